@@ -1,0 +1,117 @@
+/**
+ * The one interface every storage backend implements (SQLite embedded, PostgreSQL for many nodes).
+ * Both pass test/store-contract.ts. SQL lives only under src/store/.
+ */
+import type { Actor, OperationEvent, OperationRecord } from '../model/operation.js';
+import type { FilterNode, ListQuery } from '../model/query.js';
+import type { StatusValue } from '../model/status.js';
+import type { OperationTypeName } from '../model/types.js';
+
+export interface OperationKey {
+  tenantId: string;
+  scope: string;
+  id: string;
+}
+
+export interface NewOperation extends OperationKey {
+  type: OperationTypeName;
+  status: StatusValue;
+  createdDateTime: string;
+  lastActionDateTime: string;
+  resourceLocation: string | null;
+  statusDetail: string | null;
+  props: Record<string, unknown>;
+  handler?: string | null;
+  input?: unknown;
+  maxAttempts?: number;
+  runAt?: number | null;
+  timeoutMs?: number | null;
+  idempotencyKey?: string | null;
+  requestHash?: string | null;
+  createdBy?: string | null;
+}
+
+/** Columns a write may set. Undefined means "leave as is". */
+export interface RecordChanges {
+  status?: StatusValue;
+  createdDateTime?: string;
+  lastActionDateTime?: string;
+  resourceLocation?: string | null;
+  statusDetail?: string | null;
+  /** Replaces the whole props document (callers merge first). */
+  props?: Record<string, unknown>;
+  runAt?: number | null;
+  leaseOwner?: string | null;
+  attempts?: number;
+  cancelRequested?: boolean;
+  terminalAt?: number | null;
+}
+
+export interface WriteGuard {
+  /** Apply only if the row still has this version (optimistic concurrency). */
+  expectedVersion?: number;
+  /** Apply only if the row's fencing token is still this one (a worker attempt's writes). */
+  fencingToken?: number;
+}
+
+export interface WriteMeta {
+  actor: Actor;
+  /** What kind of change this is, recorded in the history ('updated', 'progress', 'canceled', ...). */
+  kind: string;
+}
+
+export type UpdateResult =
+  | { ok: true; record: OperationRecord }
+  | { ok: false; reason: 'notFound' | 'conflict'; current?: OperationRecord };
+
+export class DuplicateKeyError extends Error {
+  constructor(
+    readonly key: OperationKey,
+    readonly existing: OperationRecord,
+  ) {
+    super(`operation ${key.id} already exists in ${key.scope}`);
+  }
+}
+
+export interface ClaimOptions {
+  workerId: string;
+  limit: number;
+  leaseMs: number;
+  /** Only these handler names (the worker's registry); all when omitted. */
+  handlers?: readonly string[];
+}
+
+export interface OperationStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Applies pending migrations; safe to call from several processes at once. */
+  migrate(): Promise<void>;
+  /** Resolves when the store answers a trivial query (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Throws DuplicateKeyError when the key (or the idempotency key) is taken. */
+  insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord>;
+  get(key: OperationKey): Promise<OperationRecord | undefined>;
+  findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<OperationRecord | undefined>;
+  update(key: OperationKey, changes: RecordChanges, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult>;
+  /** Deletes only when `expectedVersion` matches (the caller checked it is terminal). */
+  delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult>;
+  /** Returns up to `query.top + 1` rows so the caller can tell whether another page exists. */
+  list(tenantId: string, scope: string, query: ListQuery): Promise<OperationRecord[]>;
+  count(tenantId: string, scope: string, filter?: FilterNode): Promise<number>;
+  /** The history of one operation, oldest first. */
+  history(key: OperationKey): Promise<OperationEvent[]>;
+
+  /**
+   * Takes up to `limit` due operations (handler set, not terminal, runAt <= now, not cancel-requested):
+   * sets them running, leases them to the worker until now + leaseMs, increments attempts and the fencing
+   * token. One indexed query; concurrent claimers never get the same operation.
+   */
+  claim(options: ClaimOptions): Promise<OperationRecord[]>;
+  /**
+   * Deletes up to `limit` operations that became terminal before `beforeMs`; returns how many it removed.
+   */
+  purgeTerminal(beforeMs: number, limit: number): Promise<number>;
+  /** Due work for metrics/scheduling: how many are due now and the runAt of the oldest. */
+  queueStats(): Promise<{ due: number; oldestDueAt: number | null }>;
+}
