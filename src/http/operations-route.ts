@@ -1,0 +1,215 @@
+/**
+ * The operations routes of every family, under one version prefix: GET (read, list, $count), POST
+ * (create), PATCH (update), DELETE, and the bound actions. One wildcard route resolves the path itself
+ * (see resolve.ts) and dispatches by what the path addresses and the method.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GraphError, notFound } from '../model/errors.js';
+import { isTerminal } from '../model/status.js';
+import { concreteTypesFor, type ApiVersion } from '../model/types.js';
+import type { CallContext, CollectionRef, OperationService } from '../service/operation-service.js';
+import { cursorFor } from '../store/sql/query-sql.js';
+import { encodeSkiptoken, queryFingerprint } from './odata/skiptoken.js';
+import { nextLinkQuery, parseQueryOptions } from './odata/options.js';
+import { parsePrefer, type Preferences } from './prefer.js';
+import { collectionContext, entityContext, renderOperation } from './render.js';
+import { resolvePath, type ResolvedPath } from './resolve.js';
+import type { Access, Security } from './security.js';
+
+export const ODATA_JSON = 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8';
+
+export interface OperationsRouteOptions {
+  version: ApiVersion;
+  service: OperationService;
+  security: Security;
+  /** Absolute base URL clients reach the service at, e.g. https://lro.example.com; else from the request. */
+  publicUrl?: string;
+  /** Sent as Retry-After on reads of unfinished operations. */
+  retryAfterSeconds: number;
+}
+
+const ALLOWED: Record<string, readonly string[]> = {
+  collection: ['GET', 'POST'],
+  count: ['GET'],
+  item: ['GET', 'PATCH', 'DELETE'],
+  function: ['GET'],
+  cancel: ['POST'],
+};
+
+export function origin(request: FastifyRequest, publicUrl: string | undefined): string {
+  return publicUrl ?? `${request.protocol}://${request.host}`;
+}
+
+export function operationsRoute(app: FastifyInstance, options: OperationsRouteOptions): void {
+  const { version, service, security } = options;
+  const prefix = `/${version}/`;
+
+  app.route({
+    method: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'PUT', 'OPTIONS'],
+    url: `${prefix}*`,
+    handler: async (request, reply) => {
+      const rawUrl = request.raw.url ?? '';
+      const q = rawUrl.indexOf('?');
+      const path = rawUrl.slice(prefix.length, q < 0 ? undefined : q);
+      const search = q < 0 ? '' : rawUrl.slice(q + 1);
+      const caller = await security.authenticate(request.headers.authorization);
+      const resolved = resolvePath(path, version, caller.me, (key) => security.canonicalUserKey(caller, key));
+      if (!resolved) throw notFound(`Resource not found for the segment path '/${version}/${path}'.`);
+
+      const shape = resolved.isFunction
+        ? 'function'
+        : resolved.target.kind === 'itemAction'
+          ? resolved.target.action
+          : resolved.target.kind;
+      const method = request.method === 'HEAD' ? 'GET' : request.method;
+      const allowed = ALLOWED[shape] ?? [];
+      if (!allowed.includes(method)) {
+        throw new GraphError(405, 'methodNotAllowed', `The method ${request.method} is not allowed on this resource.`, {
+          headers: { Allow: allowed.join(', ') },
+        });
+      }
+      const access: Access = method === 'GET' ? 'read' : 'write';
+      security.authorize(caller, access, { family: resolved.family.name, userKey: resolved.params.userId });
+
+      const prefs = parsePrefer(request.headers.prefer);
+      const ref: CollectionRef = {
+        tenantId: caller.tenantId,
+        scope: resolved.scope,
+        family: resolved.family,
+        types: concreteTypesFor(resolved.family.declaredType, version),
+      };
+      const ctx: CallContext = { actor: caller.actor, includeUnknownEnumMembers: prefs.includeUnknownEnumMembers };
+      const serviceRoot = `${origin(request, options.publicUrl)}/${version}`;
+      const h = new Handler(service, request, reply, resolved, ref, ctx, prefs, serviceRoot, search, options);
+      return h.dispatch(method);
+    },
+  });
+}
+
+/** One request's work; a class only to keep the many per-request values out of every signature. */
+class Handler {
+  private readonly applied: string[] = [];
+
+  constructor(
+    private readonly service: OperationService,
+    private readonly request: FastifyRequest,
+    private readonly reply: FastifyReply,
+    private readonly resolved: ResolvedPath,
+    private readonly ref: CollectionRef,
+    private readonly ctx: CallContext,
+    private readonly prefs: Preferences,
+    private readonly serviceRoot: string,
+    private readonly search: string,
+    private readonly options: OperationsRouteOptions,
+  ) {
+    if (prefs.includeUnknownEnumMembers) this.applied.push('include-unknown-enum-members');
+  }
+
+  async dispatch(method: string): Promise<FastifyReply> {
+    const target = this.resolved.target;
+    switch (target.kind) {
+      case 'collection':
+        return method === 'GET' ? this.list() : this.create();
+      case 'count':
+        return this.count();
+      case 'item':
+        if (method === 'GET') return this.read(target.id);
+        if (method === 'PATCH') return this.update(target.id);
+        return this.remove(target.id);
+      case 'itemAction':
+      case 'collectionAction':
+        throw notFound();
+    }
+  }
+
+  private async read(id: string): Promise<FastifyReply> {
+    const parsed = parseQueryOptions(this.search, this.queryContext('entity'));
+    const record = await this.service.get(this.ref, id);
+    if (!isTerminal(record.status)) this.reply.header('Retry-After', String(this.options.retryAfterSeconds));
+    return this.json(200, {
+      '@odata.context': entityContext(
+        { serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath, select: parsed.select },
+        this.resolved.isFunction,
+      ),
+      ...renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers, select: parsed.select }),
+    });
+  }
+
+  private async list(): Promise<FastifyReply> {
+    const parsed = parseQueryOptions(this.search, this.queryContext('collection'));
+    const query = { filter: parsed.filter, orderBy: parsed.orderBy, top: parsed.top, after: parsed.skiptoken };
+    const [{ records, hasMore }, count] = await Promise.all([
+      this.service.list(this.ref, query),
+      parsed.count ? this.service.count(this.ref, parsed.filter) : Promise.resolve(undefined),
+    ]);
+    const body: Record<string, unknown> = {
+      '@odata.context': collectionContext({
+        serviceRoot: this.serviceRoot,
+        contextPath: this.resolved.contextPath,
+        select: parsed.select,
+      }),
+    };
+    if (count !== undefined) body['@odata.count'] = count;
+    body.value = records.map((r) =>
+      renderOperation(r, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers, select: parsed.select }),
+    );
+    if (hasMore) {
+      const params = new URLSearchParams(this.search);
+      const token = encodeSkiptoken(
+        cursorFor(parsed.orderBy, records[records.length - 1]),
+        queryFingerprint(params.get('$filter') ?? undefined, params.get('$orderby') ?? undefined),
+      );
+      const path = (this.request.raw.url ?? '').split('?')[0];
+      body['@odata.nextLink'] = `${origin(this.request, this.options.publicUrl)}${path}?${nextLinkQuery(this.search, token)}`;
+    }
+    return this.json(200, body);
+  }
+
+  private async count(): Promise<FastifyReply> {
+    const parsed = parseQueryOptions(this.search, this.queryContext('count'));
+    const n = await this.service.count(this.ref, parsed.filter);
+    return this.reply.code(200).type('text/plain; charset=utf-8').send(String(n));
+  }
+
+  private async create(): Promise<FastifyReply> {
+    const { record, created } = await this.service.create(this.ref, this.request.body, this.ctx);
+    const path = (this.request.raw.url ?? '').split('?')[0].replace(/\/$/, '');
+    this.reply.header('Location', `${origin(this.request, this.options.publicUrl)}${path}/${encodeURIComponent(record.id)}`);
+    return this.respondWithOperation(created ? 201 : 200, record);
+  }
+
+  private async update(id: string): Promise<FastifyReply> {
+    const record = await this.service.update(this.ref, id, this.request.body, this.ctx);
+    return this.respondWithOperation(200, record);
+  }
+
+  private async remove(id: string): Promise<FastifyReply> {
+    await this.service.delete(this.ref, id, this.ctx);
+    return this.reply.code(204).send();
+  }
+
+  private respondWithOperation(status: number, record: Parameters<typeof renderOperation>[0]): FastifyReply {
+    if (this.prefs.returnMinimal) {
+      this.applied.push('return=minimal');
+      this.setApplied();
+      return this.reply.code(204).send();
+    }
+    return this.json(status, {
+      '@odata.context': entityContext({ serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath }),
+      ...renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers }),
+    });
+  }
+
+  private queryContext(kind: 'entity' | 'collection' | 'count') {
+    return { kind, types: this.ref.types, includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers };
+  }
+
+  private setApplied(): void {
+    if (this.applied.length > 0) this.reply.header('Preference-Applied', this.applied.join(', '));
+  }
+
+  private json(status: number, body: unknown): FastifyReply {
+    this.setApplied();
+    return this.reply.code(status).header('content-type', ODATA_JSON).send(JSON.stringify(body));
+  }
+}

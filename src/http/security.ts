@@ -1,0 +1,35 @@
+/**
+ * What the HTTP layer needs from authentication and authorization, kept to one small interface so the
+ * routes don't depend on how tokens are verified.
+ */
+import type { FamilyName } from '../families/families.js';
+
+export interface Caller {
+  tenantId: string;
+  /** Recorded in the history: `user:<oid>`, `app:<id>` or `anonymous`. */
+  actor: string;
+  /** The caller's own user key, which `/me` stands for; undefined for applications. */
+  me?: string;
+}
+
+export type Access = 'read' | 'write';
+
+export interface Security {
+  /** Throws a 401 GraphError for a missing or bad token. */
+  authenticate(authorization: string | undefined): Promise<Caller>;
+  /** Throws a 403 (or, where 403 would disclose something, 404) GraphError when access is denied. */
+  authorize(caller: Caller, access: Access, target: { family: FamilyName; userKey?: string }): void;
+  /** The key a user is filed under, so `/users/{oid}` and `/users/{upn}` reach the same operations. */
+  canonicalUserKey(caller: Caller, userKey: string): string;
+}
+
+/** Auth turned off (`--auth none`): everyone may do everything, in the empty tenant. */
+export const OPEN_SECURITY: Security = {
+  async authenticate() {
+    return { tenantId: '', actor: 'anonymous', me: 'me' };
+  },
+  authorize() {},
+  canonicalUserKey(_caller, userKey) {
+    return userKey.toLowerCase();
+  },
+};

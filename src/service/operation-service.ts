@@ -1,0 +1,199 @@
+/**
+ * Create, read, list, update and delete operations, with Graph's rules: terminal states never change,
+ * lastActionDateTime moves with every change, ids are unique per collection, identical creates are
+ * idempotent. The HTTP layer and the engine both go through here; only this layer calls the store.
+ */
+import type { FamilyDef } from '../families/families.js';
+import { conflict, notFound } from '../model/errors.js';
+import { newOperationId } from '../model/ids.js';
+import type { OperationChanges, OperationRecord } from '../model/operation.js';
+import type { FilterNode, ListQuery } from '../model/query.js';
+import { STATUS, isTerminal } from '../model/status.js';
+import { now } from '../model/time.js';
+import type { OperationTypeName } from '../model/types.js';
+import { DuplicateKeyError, type OperationKey, type OperationStore } from '../store/store.js';
+import type { ChangeFeed } from './changes.js';
+import { asObjectBody, defaultProps, typeForCreate, validateBody } from './validation.js';
+import { createHash } from 'node:crypto';
+
+/** One collection instance, e.g. `/users/alice/authentication/operations` in tenant T. */
+export interface CollectionRef {
+  tenantId: string;
+  scope: string;
+  family: FamilyDef;
+  /** Concrete types this collection can hold in the request's API version. */
+  types: readonly OperationTypeName[];
+}
+
+export interface CallContext {
+  /** Who is acting, recorded in the history. */
+  actor: string;
+  includeUnknownEnumMembers: boolean;
+}
+
+/** How often a read-modify-write retries when another writer got in between. */
+const MAX_WRITE_ATTEMPTS = 8;
+
+export class OperationService {
+  constructor(
+    readonly store: OperationStore,
+    readonly changes: ChangeFeed,
+  ) {}
+
+  async get(ref: CollectionRef, id: string): Promise<OperationRecord> {
+    const record = await this.store.get(keyOf(ref, id));
+    if (!record) throw notFound(`The operation '${id}' does not exist in this collection.`);
+    return record;
+  }
+
+  /** A page of the collection, and whether another page follows. */
+  async list(ref: CollectionRef, query: ListQuery): Promise<{ records: OperationRecord[]; hasMore: boolean }> {
+    const rows = await this.store.list(ref.tenantId, ref.scope, query);
+    const hasMore = rows.length > query.top;
+    return { records: hasMore ? rows.slice(0, query.top) : rows, hasMore };
+  }
+
+  count(ref: CollectionRef, filter?: FilterNode): Promise<number> {
+    return this.store.count(ref.tenantId, ref.scope, filter);
+  }
+
+  /**
+   * Creates an operation from a client's body. A body that names an id already taken in the collection
+   * returns the existing operation when the body is identical (`created: false`), else 409.
+   */
+  async create(
+    ref: CollectionRef,
+    rawBody: unknown,
+    ctx: CallContext,
+  ): Promise<{ record: OperationRecord; created: boolean }> {
+    const body = asObjectBody(rawBody);
+    const type = typeForCreate(body, ref.types, ref.family.defaultType);
+    const { id, changes } = validateBody(type, body, { mode: 'create', includeUnknownEnumMembers: ctx.includeUnknownEnumMembers });
+    const requestHash = hashBody(body);
+    const createdDateTime = changes.createdDateTime ?? now();
+    try {
+      const record = await this.store.insert(
+        {
+          ...keyOf(ref, id ?? newOperationId()),
+          type,
+          status: changes.status ?? STATUS.notStarted,
+          createdDateTime,
+          lastActionDateTime: changes.lastActionDateTime ?? createdDateTime,
+          resourceLocation: changes.resourceLocation ?? null,
+          statusDetail: changes.statusDetail ?? null,
+          props: defaultProps(type, changes.props),
+          requestHash,
+          createdBy: ctx.actor,
+        },
+        { actor: ctx.actor, kind: 'created' },
+      );
+      this.publish(record, 'created');
+      return { record, created: true };
+    } catch (e) {
+      if (e instanceof DuplicateKeyError) {
+        if (e.existing.requestHash === requestHash) return { record: e.existing, created: false };
+        throw conflict(`An operation with id '${id}' already exists in this collection with different properties.`, 'nameAlreadyExists');
+      }
+      throw e;
+    }
+  }
+
+  /** Applies a client's PATCH body. */
+  async update(ref: CollectionRef, id: string, rawBody: unknown, ctx: CallContext): Promise<OperationRecord> {
+    const body = asObjectBody(rawBody);
+    return this.modify(ref, id, ctx, 'updated', (current) => {
+      const { changes } = validateBody(current.type, body, {
+        mode: 'update',
+        includeUnknownEnumMembers: ctx.includeUnknownEnumMembers,
+      });
+      return changes;
+    });
+  }
+
+  /**
+   * Read-modify-write with optimistic concurrency: `decide` sees the current operation and returns the
+   * changes; it runs again if another writer changed the operation in between.
+   */
+  async modify(
+    ref: CollectionRef,
+    id: string,
+    ctx: CallContext,
+    kind: string,
+    decide: (current: OperationRecord) => OperationChanges,
+  ): Promise<OperationRecord> {
+    const key = keyOf(ref, id);
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = await this.store.get(key);
+      if (!current) throw notFound(`The operation '${id}' does not exist in this collection.`);
+      const changes = decide(current);
+      if (changes.status !== undefined && changes.status !== current.status && isTerminal(current.status)) {
+        throw conflict(
+          `The operation is ${current.status === STATUS.canceled ? 'canceled' : current.status === STATUS.succeeded ? 'succeeded' : 'failed'}, a terminal state; its status can't change.`,
+        );
+      }
+      const result = await this.store.update(
+        key,
+        {
+          ...changes,
+          props: changes.props ? { ...current.props, ...changes.props } : undefined,
+          lastActionDateTime: changes.lastActionDateTime ?? now(),
+        },
+        { expectedVersion: current.version },
+        { actor: ctx.actor, kind },
+      );
+      if (result.ok) {
+        this.publish(result.record, kind);
+        return result.record;
+      }
+      if (result.reason === 'notFound') throw notFound(`The operation '${id}' does not exist in this collection.`);
+    }
+    throw conflict('The operation is being changed by others; try again.', 'resourceModified');
+  }
+
+  /** Forgets a terminal operation; a running one must be canceled first. */
+  async delete(ref: CollectionRef, id: string, ctx: CallContext): Promise<void> {
+    const key = keyOf(ref, id);
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = await this.store.get(key);
+      if (!current) throw notFound(`The operation '${id}' does not exist in this collection.`);
+      if (!isTerminal(current.status)) {
+        throw conflict(
+          'The operation has not finished; cancel it first (POST .../cancel), then delete it once it is canceled.',
+        );
+      }
+      const result = await this.store.delete(key, { expectedVersion: current.version }, { actor: ctx.actor, kind: 'deleted' });
+      if (result.ok) {
+        this.changes.publish({ ...key, kind: 'deleted' });
+        return;
+      }
+      if (result.reason === 'notFound') throw notFound(`The operation '${id}' does not exist in this collection.`);
+    }
+    throw conflict('The operation is being changed by others; try again.', 'resourceModified');
+  }
+
+  history(ref: CollectionRef, id: string) {
+    return this.store.history(keyOf(ref, id));
+  }
+
+  private publish(record: OperationRecord, kind: string): void {
+    this.changes.publish({ tenantId: record.tenantId, scope: record.scope, id: record.id, record, kind });
+  }
+}
+
+export function keyOf(ref: CollectionRef, id: string): OperationKey {
+  return { tenantId: ref.tenantId, scope: ref.scope, id };
+}
+
+/** A stable digest of a request body (key order does not matter), to recognise repeated requests. */
+export function hashBody(body: unknown): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('base64url');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

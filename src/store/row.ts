@@ -1,0 +1,113 @@
+/** Maps between `operations` rows and OperationRecord; shared by both SQL backends. */
+import type { OperationEvent, OperationRecord } from '../model/operation.js';
+import type { StatusValue } from '../model/status.js';
+import type { OperationTypeName } from '../model/types.js';
+import type { RecordChanges } from './store.js';
+
+export interface OperationRow {
+  seq: number | string;
+  tenant_id: string;
+  scope: string;
+  id: string;
+  type: string;
+  status: number;
+  created_at: string;
+  last_action_at: string;
+  resource_location: string | null;
+  status_detail: string | null;
+  /** JSON text (SQLite) or an already-parsed object (PostgreSQL jsonb). */
+  props: string | Record<string, unknown>;
+  version: number;
+  handler: string | null;
+  input: string | unknown;
+  attempts: number;
+  max_attempts: number;
+  run_at: number | string | null;
+  lease_owner: string | null;
+  fencing_token: number | string;
+  cancel_requested: number | boolean;
+  timeout_ms: number | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  created_by: string | null;
+  terminal_at: number | string | null;
+}
+
+const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+export function rowToRecord(row: OperationRow): OperationRecord {
+  return {
+    seq: Number(row.seq),
+    tenantId: row.tenant_id,
+    scope: row.scope,
+    id: row.id,
+    type: row.type as OperationTypeName,
+    status: row.status as StatusValue,
+    createdDateTime: row.created_at,
+    lastActionDateTime: row.last_action_at,
+    resourceLocation: row.resource_location,
+    statusDetail: row.status_detail,
+    props: typeof row.props === 'string' ? (JSON.parse(row.props) as Record<string, unknown>) : row.props,
+    version: Number(row.version),
+    handler: row.handler,
+    input: typeof row.input === 'string' ? JSON.parse(row.input) : (row.input ?? null),
+    attempts: Number(row.attempts),
+    maxAttempts: Number(row.max_attempts),
+    runAt: num(row.run_at),
+    leaseOwner: row.lease_owner,
+    fencingToken: Number(row.fencing_token),
+    cancelRequested: Boolean(row.cancel_requested),
+    timeoutMs: row.timeout_ms === null ? null : Number(row.timeout_ms),
+    idempotencyKey: row.idempotency_key,
+    requestHash: row.request_hash,
+    createdBy: row.created_by,
+    terminalAt: num(row.terminal_at),
+  };
+}
+
+export interface EventRow {
+  event_seq: number | string;
+  tenant_id: string;
+  scope: string;
+  id: string;
+  at: string;
+  from_status: number | null;
+  to_status: number;
+  actor: string;
+  kind: string;
+}
+
+export function rowToEvent(row: EventRow): OperationEvent {
+  return {
+    eventSeq: Number(row.event_seq),
+    tenantId: row.tenant_id,
+    scope: row.scope,
+    id: row.id,
+    at: row.at,
+    fromStatus: row.from_status as StatusValue | null,
+    toStatus: row.to_status as StatusValue,
+    actor: row.actor,
+    kind: row.kind,
+  };
+}
+
+/** Column names and values for the SET clause of an update; JSON columns are serialized by `json`. */
+export function changeColumns(
+  changes: RecordChanges,
+  json: (value: unknown) => unknown,
+  bool: (value: boolean) => unknown,
+): [string, unknown][] {
+  const cols: [string, unknown][] = [];
+  if (changes.status !== undefined) cols.push(['status', changes.status]);
+  if (changes.createdDateTime !== undefined) cols.push(['created_at', changes.createdDateTime]);
+  if (changes.lastActionDateTime !== undefined) cols.push(['last_action_at', changes.lastActionDateTime]);
+  if (changes.resourceLocation !== undefined) cols.push(['resource_location', changes.resourceLocation]);
+  if (changes.statusDetail !== undefined) cols.push(['status_detail', changes.statusDetail]);
+  if (changes.props !== undefined) cols.push(['props', json(changes.props)]);
+  if (changes.runAt !== undefined) cols.push(['run_at', changes.runAt]);
+  if (changes.leaseOwner !== undefined) cols.push(['lease_owner', changes.leaseOwner]);
+  if (changes.attempts !== undefined) cols.push(['attempts', changes.attempts]);
+  if (changes.cancelRequested !== undefined) cols.push(['cancel_requested', bool(changes.cancelRequested)]);
+  if (changes.terminalAt !== undefined) cols.push(['terminal_at', changes.terminalAt]);
+  return cols;
+}

@@ -1,0 +1,62 @@
+/**
+ * Versioned schema for the SQLite store. Append new migrations; never edit an applied one.
+ * The engine, idempotency, tenancy, history and retention columns exist from the start so that later
+ * features add behaviour, not a rewrite.
+ */
+export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'operations and history',
+    sql: `
+CREATE TABLE operations (
+  seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id        TEXT    NOT NULL,
+  scope            TEXT    NOT NULL,
+  id               TEXT    NOT NULL,
+  type             TEXT    NOT NULL,
+  status           INTEGER NOT NULL,
+  created_at       TEXT    NOT NULL,
+  last_action_at   TEXT    NOT NULL,
+  resource_location TEXT,
+  status_detail    TEXT,
+  props            TEXT    NOT NULL DEFAULT '{}',
+  version          INTEGER NOT NULL DEFAULT 1,
+  handler          TEXT,
+  input            TEXT,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  max_attempts     INTEGER NOT NULL DEFAULT 1,
+  run_at           INTEGER,
+  lease_owner      TEXT,
+  fencing_token    INTEGER NOT NULL DEFAULT 0,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  timeout_ms       INTEGER,
+  idempotency_key  TEXT,
+  request_hash     TEXT,
+  created_by       TEXT,
+  terminal_at      INTEGER
+);
+CREATE UNIQUE INDEX operations_key ON operations (tenant_id, scope, id);
+-- Lists: keyset by seq (default order), by creation time, and by status then creation time.
+CREATE INDEX operations_scope_created ON operations (tenant_id, scope, created_at, seq);
+CREATE INDEX operations_scope_status ON operations (tenant_id, scope, status, created_at, seq);
+-- The engine's hot path: what is due (new work and expired leases alike).
+CREATE INDEX operations_due ON operations (run_at, seq) WHERE handler IS NOT NULL AND status < 2;
+CREATE INDEX operations_terminal ON operations (terminal_at) WHERE terminal_at IS NOT NULL;
+CREATE UNIQUE INDEX operations_idempotency ON operations (tenant_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+
+CREATE TABLE operation_events (
+  event_seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id   TEXT    NOT NULL,
+  scope       TEXT    NOT NULL,
+  id          TEXT    NOT NULL,
+  at          TEXT    NOT NULL,
+  from_status INTEGER,
+  to_status   INTEGER NOT NULL,
+  actor       TEXT    NOT NULL,
+  kind        TEXT    NOT NULL
+);
+CREATE INDEX operation_events_key ON operation_events (tenant_id, scope, id, event_seq);
+`,
+  },
+];

@@ -1,0 +1,311 @@
+/**
+ * The embedded store: one SQLite file in WAL mode through better-sqlite3. better-sqlite3 is synchronous;
+ * every method still returns a Promise so the service is written once for both backends. Each write is
+ * one transaction (row + history event), so a crash between two writes never leaves half a change.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { OperationEvent, OperationRecord } from '../../model/operation.js';
+import type { FilterNode, ListQuery } from '../../model/query.js';
+import { STATUS } from '../../model/status.js';
+import { now } from '../../model/time.js';
+import { changeColumns, rowToEvent, rowToRecord, type EventRow, type OperationRow } from '../row.js';
+import { compileAfter, compileFilter, compileOrderBy, sqliteDialect } from '../sql/query-sql.js';
+import {
+  DuplicateKeyError,
+  type ClaimOptions,
+  type NewOperation,
+  type OperationKey,
+  type OperationStore,
+  type RecordChanges,
+  type UpdateResult,
+  type WriteGuard,
+  type WriteMeta,
+} from '../store.js';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** Path of the database file; created with its folder when missing. */
+  file: string;
+  /**
+   * `normal` (default) survives a process crash (SIGKILL) without losing a committed write; `full` also
+   * survives power loss, at the price of an fsync per commit.
+   */
+  synchronous?: 'normal' | 'full';
+}
+
+const KEY_WHERE = 'tenant_id = ? AND scope = ? AND id = ?';
+
+export class SqliteStore implements OperationStore {
+  readonly dialect = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
+    this.db = new Database(options.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+  }
+
+  /** Prepared statements are cached by SQL text: the hot paths use a handful of shapes. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      if (this.statements.size > 500) this.statements.clear();
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    const applied = new Set(
+      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+    );
+    for (const m of SQLITE_MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db
+          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(m.version, m.name, now());
+      }).immediate();
+    }
+  }
+
+  async ping(): Promise<void> {
+    this.stmt('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    this.statements.clear();
+    this.db.close();
+  }
+
+  async insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord> {
+    return this.db
+      .transaction(() => {
+        const existing = this.getSync(op);
+        if (existing) throw new DuplicateKeyError(op, existing);
+        if (op.idempotencyKey) {
+          const byKey = this.findByIdempotencyKeySync(op.tenantId, op.idempotencyKey);
+          if (byKey) throw new DuplicateKeyError(byKey, byKey);
+        }
+        const row = this.stmt(
+          `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
+             status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
+             created_by, terminal_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        ).get(
+          op.tenantId,
+          op.scope,
+          op.id,
+          op.type,
+          op.status,
+          op.createdDateTime,
+          op.lastActionDateTime,
+          op.resourceLocation,
+          op.statusDetail,
+          JSON.stringify(op.props),
+          op.handler ?? null,
+          op.input === undefined ? null : JSON.stringify(op.input),
+          op.maxAttempts ?? 1,
+          op.runAt ?? null,
+          op.timeoutMs ?? null,
+          op.idempotencyKey ?? null,
+          op.requestHash ?? null,
+          op.createdBy ?? null,
+          terminalAtFor(op.status),
+        ) as OperationRow;
+        this.recordEvent(op, null, op.status, meta);
+        return rowToRecord(row);
+      })
+      .immediate();
+  }
+
+  async get(key: OperationKey): Promise<OperationRecord | undefined> {
+    return this.getSync(key);
+  }
+
+  private getSync(key: OperationKey): OperationRecord | undefined {
+    const row = this.stmt(`SELECT * FROM operations WHERE ${KEY_WHERE}`).get(key.tenantId, key.scope, key.id) as
+      | OperationRow
+      | undefined;
+    return row && rowToRecord(row);
+  }
+
+  async findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<OperationRecord | undefined> {
+    return this.findByIdempotencyKeySync(tenantId, idempotencyKey);
+  }
+
+  private findByIdempotencyKeySync(tenantId: string, idempotencyKey: string): OperationRecord | undefined {
+    const row = this.stmt('SELECT * FROM operations WHERE tenant_id = ? AND idempotency_key = ?').get(
+      tenantId,
+      idempotencyKey,
+    ) as OperationRow | undefined;
+    return row && rowToRecord(row);
+  }
+
+  async update(
+    key: OperationKey,
+    changes: RecordChanges,
+    guard: WriteGuard,
+    meta: WriteMeta,
+  ): Promise<UpdateResult> {
+    return this.db
+      .transaction((): UpdateResult => {
+        const current = this.getSync(key);
+        if (!current) return { ok: false, reason: 'notFound' };
+        if (!guardHolds(current, guard)) return { ok: false, reason: 'conflict', current };
+        const cols = changeColumns(
+          { ...changes, terminalAt: changes.terminalAt ?? terminalChange(current.status, changes.status) },
+          (v) => JSON.stringify(v),
+          (b) => (b ? 1 : 0),
+        );
+        const set = cols.map(([c]) => `${c} = ?`).join(', ');
+        const row = this.stmt(
+          `UPDATE operations SET ${set}${set ? ', ' : ''}version = version + 1 WHERE seq = ? RETURNING *`,
+        ).get(...cols.map(([, v]) => v), current.seq) as OperationRow;
+        this.recordEvent(key, current.status, changes.status ?? current.status, meta);
+        return { ok: true, record: rowToRecord(row) };
+      })
+      .immediate();
+  }
+
+  async delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult> {
+    return this.db
+      .transaction((): UpdateResult => {
+        const current = this.getSync(key);
+        if (!current) return { ok: false, reason: 'notFound' };
+        if (!guardHolds(current, guard)) return { ok: false, reason: 'conflict', current };
+        this.stmt('DELETE FROM operations WHERE seq = ?').run(current.seq);
+        this.stmt(`DELETE FROM operation_events WHERE ${KEY_WHERE}`).run(key.tenantId, key.scope, key.id);
+        void meta;
+        return { ok: true, record: current };
+      })
+      .immediate();
+  }
+
+  async list(tenantId: string, scope: string, query: ListQuery): Promise<OperationRecord[]> {
+    const params: unknown[] = [tenantId, scope];
+    let where = 'tenant_id = ? AND scope = ?';
+    if (query.filter) where += ` AND (${compileFilter(sqliteDialect, query.filter, params)})`;
+    if (query.after) where += ` AND (${compileAfter(sqliteDialect, query.orderBy, query.after, params)})`;
+    params.push(query.top + 1);
+    const sql = `SELECT * FROM operations WHERE ${where} ORDER BY ${compileOrderBy(sqliteDialect, query.orderBy)} LIMIT ?`;
+    return (this.stmt(sql).all(...params) as OperationRow[]).map(rowToRecord);
+  }
+
+  async count(tenantId: string, scope: string, filter?: FilterNode): Promise<number> {
+    const params: unknown[] = [tenantId, scope];
+    let where = 'tenant_id = ? AND scope = ?';
+    if (filter) where += ` AND (${compileFilter(sqliteDialect, filter, params)})`;
+    const row = this.stmt(`SELECT count(*) AS n FROM operations WHERE ${where}`).get(...params) as { n: number };
+    return row.n;
+  }
+
+  async history(key: OperationKey): Promise<OperationEvent[]> {
+    const rows = this.stmt(`SELECT * FROM operation_events WHERE ${KEY_WHERE} ORDER BY event_seq`).all(
+      key.tenantId,
+      key.scope,
+      key.id,
+    ) as EventRow[];
+    return rows.map(rowToEvent);
+  }
+
+  async claim(options: ClaimOptions): Promise<OperationRecord[]> {
+    const nowMs = Date.now();
+    return this.db
+      .transaction(() => {
+        const params: unknown[] = [nowMs];
+        let handlerFilter = '';
+        if (options.handlers) {
+          if (options.handlers.length === 0) return [];
+          handlerFilter = ` AND handler IN (${options.handlers.map(() => '?').join(', ')})`;
+          params.push(...options.handlers);
+        }
+        params.push(options.limit);
+        const due = this.stmt(
+          `SELECT seq, tenant_id, scope, id, status FROM operations
+           WHERE handler IS NOT NULL AND status < 2 AND run_at <= ?${handlerFilter}
+           ORDER BY run_at, seq LIMIT ?`,
+        ).all(...params) as { seq: number; tenant_id: string; scope: string; id: string; status: number }[];
+        if (due.length === 0) return [];
+        const at = now();
+        const claimStmt = this.stmt(
+          `UPDATE operations SET status = ${STATUS.running}, lease_owner = ?, run_at = ?, attempts = attempts + 1,
+             fencing_token = fencing_token + 1, last_action_at = ?, version = version + 1
+           WHERE seq = ? RETURNING *`,
+        );
+        const meta = { actor: `worker:${options.workerId}`, kind: 'claimed' };
+        return due.map((d) => {
+          const row = claimStmt.get(options.workerId, nowMs + options.leaseMs, at, d.seq) as OperationRow;
+          this.recordEvent({ tenantId: d.tenant_id, scope: d.scope, id: d.id }, d.status, STATUS.running, meta, at);
+          return rowToRecord(row);
+        });
+      })
+      .immediate();
+  }
+
+  async purgeTerminal(beforeMs: number, limit: number): Promise<number> {
+    return this.db
+      .transaction(() => {
+        const victims = this.stmt(
+          'SELECT seq, tenant_id, scope, id FROM operations WHERE terminal_at IS NOT NULL AND terminal_at < ? ORDER BY terminal_at LIMIT ?',
+        ).all(beforeMs, limit) as { seq: number; tenant_id: string; scope: string; id: string }[];
+        const delOp = this.stmt('DELETE FROM operations WHERE seq = ?');
+        const delEvents = this.stmt(`DELETE FROM operation_events WHERE ${KEY_WHERE}`);
+        for (const v of victims) {
+          delOp.run(v.seq);
+          delEvents.run(v.tenant_id, v.scope, v.id);
+        }
+        return victims.length;
+      })
+      .immediate();
+  }
+
+  async queueStats(): Promise<{ due: number; oldestDueAt: number | null }> {
+    const row = this.stmt(
+      'SELECT count(*) AS due, min(run_at) AS oldest FROM operations WHERE handler IS NOT NULL AND status < 2 AND run_at <= ?',
+    ).get(Date.now()) as { due: number; oldest: number | null };
+    return { due: row.due, oldestDueAt: row.oldest };
+  }
+
+  private recordEvent(
+    key: OperationKey,
+    from: number | null,
+    to: number,
+    meta: WriteMeta,
+    at: string = now(),
+  ): void {
+    this.stmt(
+      `INSERT INTO operation_events (tenant_id, scope, id, at, from_status, to_status, actor, kind)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(key.tenantId, key.scope, key.id, at, from, to, meta.actor, meta.kind);
+  }
+}
+
+function guardHolds(current: OperationRecord, guard: WriteGuard): boolean {
+  if (guard.expectedVersion !== undefined && current.version !== guard.expectedVersion) return false;
+  if (guard.fencingToken !== undefined && current.fencingToken !== guard.fencingToken) return false;
+  return true;
+}
+
+const TERMINAL_STATUSES: readonly number[] = [STATUS.succeeded, STATUS.failed, STATUS.canceled];
+
+function terminalAtFor(status: number): number | null {
+  return TERMINAL_STATUSES.includes(status) ? Date.now() : null;
+}
+
+/** terminal_at is set when a write moves the operation into a terminal state. */
+function terminalChange(from: number, to: number | undefined): number | undefined {
+  if (to === undefined || TERMINAL_STATUSES.includes(from) || !TERMINAL_STATUSES.includes(to)) return undefined;
+  return Date.now();
+}
