@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+/** The `longrun` command. */
+import { Command } from 'commander';
+import { serveCommand } from './serve.js';
+
+const program = new Command()
+  .name('longrun')
+  .description('Long-running operations with the Microsoft Graph longRunningOperation contract.')
+  .showHelpAfterError();
+
+program.addCommand(serveCommand());
+
+await program.parseAsync(process.argv);

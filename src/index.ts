@@ -1,0 +1,9 @@
+/** The longrun library: embed the service, or use its parts. */
+export { createLongrun, DEFAULT_DB_FILE, type Longrun, type LongrunOptions } from './longrun.js';
+export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export type { OperationStore } from './store/store.js';
+export { OperationService } from './service/operation-service.js';
+export { GraphError } from './model/errors.js';
+export { STATUS, type StatusName } from './model/status.js';
+export { OPERATION_TYPES, type OperationTypeName } from './model/types.js';
+export type { OperationRecord } from './model/operation.js';
