@@ -8,7 +8,14 @@
  * and the positive forms stay plain `col = ?` that indexes serve. NULL sorts as the smallest value.
  */
 import type { OperationRecord } from '../../model/operation.js';
-import type { ComparisonOp, Cursor, FieldInfo, FilterNode, FilterValue, OrderKey } from '../../model/query.js';
+import type {
+  ComparisonOp,
+  Cursor,
+  FieldInfo,
+  FilterNode,
+  FilterValue,
+  OrderKey,
+} from '../../model/query.js';
 import { filterableFields } from '../../model/query.js';
 import { OPERATION_TYPES, type OperationTypeName } from '../../model/types.js';
 
@@ -39,7 +46,8 @@ function fieldInfo(name: string): FieldInfo {
 /** The SQL expression that reads a field. Property names come from the type table, never from clients. */
 function fieldSql(d: SqlDialect, field: FieldInfo): string {
   if (field.column) return field.column;
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(field.name)) throw new Error(`query-sql: unsafe property '${field.name}'`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(field.name))
+    throw new Error(`query-sql: unsafe property '${field.name}'`);
   if (d.name === 'sqlite') return `json_extract(props, '$."${field.name}"')`;
   if (field.storage === 'int') return `((props->>'${field.name}')::int)`;
   if (field.storage === 'bool') return `((props->>'${field.name}')::boolean)`;
@@ -57,7 +65,14 @@ function bind(d: SqlDialect, params: unknown[], value: FilterValue): string {
 }
 
 const SQL_OP: Record<ComparisonOp, string> = { eq: '=', ne: '<>', gt: '>', ge: '>=', lt: '<', le: '<=' };
-const NEGATED_OP: Record<ComparisonOp, ComparisonOp> = { eq: 'ne', ne: 'eq', gt: 'le', ge: 'lt', lt: 'ge', le: 'gt' };
+const NEGATED_OP: Record<ComparisonOp, ComparisonOp> = {
+  eq: 'ne',
+  ne: 'eq',
+  gt: 'le',
+  ge: 'lt',
+  lt: 'ge',
+  le: 'gt',
+};
 
 /** `expr` or, when the field can be null and null should match too, `(expr OR col IS NULL)`. */
 function orNull(field: FieldInfo, col: string, expr: string, nullMatches: boolean): string {
@@ -83,7 +98,13 @@ function compileComparison(
   return orNull(field, col, `${col} ${SQL_OP[op]} ${bind(d, params, value)}`, op === 'ne');
 }
 
-function compileIn(d: SqlDialect, fieldName: string, values: FilterValue[], negate: boolean, params: unknown[]) {
+function compileIn(
+  d: SqlDialect,
+  fieldName: string,
+  values: FilterValue[],
+  negate: boolean,
+  params: unknown[],
+) {
   const field = fieldInfo(fieldName);
   const col = fieldSql(d, field);
   const hasNull = values.includes(null);
@@ -94,10 +115,18 @@ function compileIn(d: SqlDialect, fieldName: string, values: FilterValue[], nega
   }
   const list = nonNull.map((v) => bind(d, params, v)).join(', ');
   if (!negate) return hasNull ? `(${col} IN (${list}) OR ${col} IS NULL)` : `${col} IN (${list})`;
-  return hasNull ? `(${col} IS NOT NULL AND ${col} NOT IN (${list}))` : orNull(field, col, `${col} NOT IN (${list})`, true);
+  return hasNull
+    ? `(${col} IS NOT NULL AND ${col} NOT IN (${list}))`
+    : orNull(field, col, `${col} NOT IN (${list})`, true);
 }
 
-function compileStartsWith(d: SqlDialect, fieldName: string, value: string, negate: boolean, params: unknown[]) {
+function compileStartsWith(
+  d: SqlDialect,
+  fieldName: string,
+  value: string,
+  negate: boolean,
+  params: unknown[],
+) {
   const field = fieldInfo(fieldName);
   const col = fieldSql(d, field);
   // Not LIKE: '%' and '_' in the value must stay literal characters.
@@ -157,7 +186,13 @@ export function compileOrderBy(d: SqlDialect, orderBy: OrderKey[]): string {
 }
 
 /** "The row's value sorts strictly after the cursor's value" for one key, with NULL as the smallest value. */
-function keyAfter(d: SqlDialect, field: FieldInfo, dir: 'asc' | 'desc', value: FilterValue, params: unknown[]) {
+function keyAfter(
+  d: SqlDialect,
+  field: FieldInfo,
+  dir: 'asc' | 'desc',
+  value: FilterValue,
+  params: unknown[],
+) {
   const col = fieldSql(d, field);
   if (value === null) return dir === 'asc' ? `${col} IS NOT NULL` : FALSE_SQL;
   if (dir === 'asc') return `${col} > ${bind(d, params, value)}`;
@@ -173,8 +208,17 @@ function keyEquals(d: SqlDialect, field: FieldInfo, value: FilterValue, params: 
 export function compileAfter(d: SqlDialect, orderBy: OrderKey[], cursor: Cursor, params: unknown[]): string {
   if (cursor.values.length !== orderBy.length) throw new Error('query-sql: cursor does not fit the ordering');
   const lastDir = orderBy.length ? orderBy[orderBy.length - 1].dir : 'asc';
-  // Built from the innermost term out: after(k1) OR (k1 = c1 AND (after(k2) OR (k2 = c2 AND ... seq))).
-  // The parameters must be pushed in text order, so render the pieces first and nest them afterwards.
+  // Parameters are pushed in text order (SQLite's '?' placeholders are positional).
+  // A redundant range on the leading key lets the database seek an index instead of scanning.
+  let bound = '';
+  const first = orderBy[0];
+  if (first && cursor.values[0] !== null) {
+    const field = fieldInfo(first.field);
+    if (first.dir === 'asc' || !nullable(field)) {
+      bound = `${fieldSql(d, field)} ${first.dir === 'asc' ? '>=' : '<='} ${bind(d, params, cursor.values[0])} AND `;
+    }
+  }
+  // after(k1) OR (k1 = c1 AND (after(k2) OR (k2 = c2 AND ... seq after))): rendered outside in.
   const pieces = orderBy.map((k, i) => {
     const field = fieldInfo(k.field);
     const value = cursor.values[i];
@@ -185,16 +229,7 @@ export function compileAfter(d: SqlDialect, orderBy: OrderKey[], cursor: Cursor,
     const { after, equals } = pieces[i];
     sql = after === FALSE_SQL ? `(${equals} AND ${sql})` : `(${after} OR (${equals} AND ${sql}))`;
   }
-  const first = orderBy[0];
-  // A redundant range on the leading key lets the database seek an index instead of scanning.
-  if (first && cursor.values[0] !== null) {
-    const field = fieldInfo(first.field);
-    if (first.dir === 'asc' || !nullable(field)) {
-      const bound = `${fieldSql(d, field)} ${first.dir === 'asc' ? '>=' : '<='} ${bind(d, params, cursor.values[0])}`;
-      return `(${bound} AND ${sql})`;
-    }
-  }
-  return sql;
+  return bound ? `(${bound}${sql})` : sql;
 }
 
 /** The value of an order field in a row, to build the next cursor */
@@ -206,6 +241,6 @@ function recordValue(field: FieldInfo, record: OperationRecord): FilterValue {
   const raw: unknown = field.column ? record[field.name as keyof OperationRecord] : record.props[field.name];
   if (raw === undefined || raw === null) return null;
   if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean') return raw;
-  // Not a scalar, so the database compares it as SQL NULL... or as JSON text; neither is a usable key.
-  throw new Error(`query-sql: field '${field.name}' of operation ${record.id} is not a scalar`);
+  // Writes validate props, so a filterable property is always a scalar; anything else sorts as null.
+  return null;
 }
