@@ -11,7 +11,13 @@ import type { FilterNode, ListQuery } from '../model/query.js';
 import { STATUS, isTerminal } from '../model/status.js';
 import { now } from '../model/time.js';
 import type { OperationTypeName } from '../model/types.js';
-import { DuplicateKeyError, type OperationKey, type OperationStore } from '../store/store.js';
+import {
+  DuplicateKeyError,
+  type ClaimOptions,
+  type OperationKey,
+  type OperationStore,
+  type RecordChanges,
+} from '../store/store.js';
 import type { ChangeFeed } from './changes.js';
 import { asObjectBody, defaultProps, typeForCreate, validateBody } from './validation.js';
 import { createHash } from 'node:crypto';
@@ -29,6 +35,22 @@ export interface CallContext {
   /** Who is acting, recorded in the history. */
   actor: string;
   includeUnknownEnumMembers: boolean;
+}
+
+export interface StartRequest {
+  type: OperationTypeName;
+  /** The registered handler that runs the work. */
+  handler: string;
+  input?: unknown;
+  /** A chosen id; a new GUID otherwise. */
+  id?: string;
+  props?: Record<string, unknown>;
+  statusDetail?: string | null;
+  idempotencyKey?: string;
+  /** Digest of the request, to tell a replay from a reuse of the idempotency key. */
+  requestHash?: string;
+  maxAttempts?: number;
+  timeoutMs?: number;
 }
 
 /** How often a read-modify-write retries when another writer got in between. */
@@ -119,13 +141,16 @@ export class OperationService {
     id: string,
     ctx: CallContext,
     kind: string,
-    decide: (current: OperationRecord) => OperationChanges,
+    decide: (current: OperationRecord) => OperationChanges & Pick<RecordChanges, 'cancelRequested' | 'leaseOwner'>,
+    /** When it returns true after `decide`, nothing is written and the current operation is returned. */
+    skip: () => boolean = () => false,
   ): Promise<OperationRecord> {
     const key = keyOf(ref, id);
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.store.get(key);
       if (!current) throw notFound(`The operation '${id}' does not exist in this collection.`);
       const changes = decide(current);
+      if (skip()) return current;
       if (changes.status !== undefined && changes.status !== current.status && isTerminal(current.status)) {
         throw conflict(
           `The operation is ${current.status === STATUS.canceled ? 'canceled' : current.status === STATUS.succeeded ? 'succeeded' : 'failed'}, a terminal state; its status can't change.`,
@@ -169,6 +194,118 @@ export class OperationService {
       if (result.reason === 'notFound') throw notFound(`The operation '${id}' does not exist in this collection.`);
     }
     throw conflict('The operation is being changed by others; try again.', 'resourceModified');
+  }
+
+  /**
+   * Creates an operation bound to a handler (a Graph action started work). With an idempotency key, the
+   * same key and request return the operation it made before; the same key with another request is a 409.
+   */
+  async start(
+    ref: CollectionRef,
+    request: StartRequest,
+    ctx: CallContext,
+  ): Promise<{ record: OperationRecord; created: boolean }> {
+    if (request.idempotencyKey) {
+      const existing = await this.store.findByIdempotencyKey(ref.tenantId, request.idempotencyKey);
+      if (existing) return { record: this.replay(existing, request), created: false };
+    }
+    const createdDateTime = now();
+    try {
+      const record = await this.store.insert(
+        {
+          ...keyOf(ref, request.id ?? newOperationId()),
+          type: request.type,
+          status: STATUS.notStarted,
+          createdDateTime,
+          lastActionDateTime: createdDateTime,
+          resourceLocation: null,
+          statusDetail: request.statusDetail ?? null,
+          props: defaultProps(request.type, request.props),
+          handler: request.handler,
+          input: request.input ?? null,
+          maxAttempts: request.maxAttempts ?? 3,
+          runAt: Date.now(),
+          timeoutMs: request.timeoutMs ?? null,
+          idempotencyKey: request.idempotencyKey ?? null,
+          requestHash: request.requestHash ?? null,
+          createdBy: ctx.actor,
+        },
+        { actor: ctx.actor, kind: 'created' },
+      );
+      this.publish(record, 'created');
+      return { record, created: true };
+    } catch (e) {
+      if (e instanceof DuplicateKeyError) {
+        if (request.idempotencyKey && e.existing.idempotencyKey === request.idempotencyKey) {
+          return { record: this.replay(e.existing, request), created: false };
+        }
+        throw conflict(`An operation with id '${e.key.id}' already exists.`, 'nameAlreadyExists');
+      }
+      throw e;
+    }
+  }
+
+  private replay(existing: OperationRecord, request: StartRequest): OperationRecord {
+    if (existing.requestHash !== (request.requestHash ?? null)) {
+      throw conflict('The Idempotency-Key was already used with a different request.', 'idempotencyKeyReused');
+    }
+    return existing;
+  }
+
+  /**
+   * Cancels an operation. One nobody is working on ends `canceled` at once; a running handler is asked
+   * to stop (its signal aborts) and the worker writes `canceled`. Canceling a canceled operation is a
+   * no-op; a succeeded or failed one can't be canceled (409).
+   */
+  async cancel(ref: CollectionRef, id: string, ctx: CallContext): Promise<OperationRecord> {
+    let alreadyCanceled: OperationRecord | undefined;
+    const record = await this.modify(ref, id, ctx, 'cancelRequested', (current) => {
+      if (current.status === STATUS.canceled || (current.cancelRequested && !isTerminal(current.status))) {
+        alreadyCanceled = current;
+        return {};
+      }
+      if (isTerminal(current.status)) {
+        throw conflict(`The operation has already ${current.status === STATUS.succeeded ? 'succeeded' : 'failed'}; it can't be canceled.`);
+      }
+      const leased = current.leaseOwner !== null && current.runAt !== null && current.runAt > Date.now();
+      if (leased) return { cancelRequested: true, statusDetail: 'Cancellation requested.' };
+      return { status: STATUS.canceled, cancelRequested: true, leaseOwner: null, statusDetail: 'Canceled before it started.' };
+    }, () => alreadyCanceled !== undefined);
+    return alreadyCanceled ?? record;
+  }
+
+  /** Takes due operations for a worker (see OperationStore.claim). */
+  async claim(options: ClaimOptions): Promise<OperationRecord[]> {
+    const records = await this.store.claim(options);
+    for (const r of records) this.publish(r, 'claimed');
+    return records;
+  }
+
+  /**
+   * A write by a worker's attempt, fenced by the token its claim got: undefined when the attempt is
+   * stale (its lease was taken over) or the operation is gone.
+   */
+  async attemptWrite(
+    claimed: OperationRecord,
+    changes: RecordChanges,
+    kind: string,
+    /** A heartbeat is not an action on the operation: it neither moves lastActionDateTime nor enters the history. */
+    options: { touch: boolean } = { touch: true },
+  ): Promise<OperationRecord | undefined> {
+    const result = await this.store.update(
+      claimed,
+      options.touch ? { ...changes, lastActionDateTime: changes.lastActionDateTime ?? now() } : changes,
+      { fencingToken: claimed.fencingToken },
+      { actor: `worker:${claimed.leaseOwner ?? 'unknown'}`, kind, history: options.touch },
+    );
+    if (!result.ok) return undefined;
+    this.publish(result.record, kind);
+    return result.record;
+  }
+
+  /** Removes operations that became terminal before `beforeMs`, at most `limit` of them. */
+  purgeTerminal(beforeMs: number, limit: number): Promise<number> {
+    return this.store.purgeTerminal(beforeMs, limit);
   }
 
   history(ref: CollectionRef, id: string) {

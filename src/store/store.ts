@@ -58,6 +58,8 @@ export interface WriteMeta {
   actor: Actor;
   /** What kind of change this is, recorded in the history ('updated', 'progress', 'canceled', ...). */
   kind: string;
+  /** False for bookkeeping writes (lease renewals) that are not part of the operation's history. */
+  history?: boolean;
 }
 
 export type UpdateResult =

@@ -173,7 +173,7 @@ export class SqliteStore implements OperationStore {
         const row = this.stmt(
           `UPDATE operations SET ${set}${set ? ', ' : ''}version = version + 1 WHERE seq = ? RETURNING *`,
         ).get(...cols.map(([, v]) => v), current.seq) as OperationRow;
-        this.recordEvent(key, current.status, changes.status ?? current.status, meta);
+        if (meta.history !== false) this.recordEvent(key, current.status, changes.status ?? current.status, meta);
         return { ok: true, record: rowToRecord(row) };
       })
       .immediate();

@@ -1,0 +1,379 @@
+/**
+ * Runs handlers for due operations. The operations table is the queue: a worker claims due operations
+ * (one indexed query), holds a lease it renews by heartbeat, and writes the outcome under the fencing
+ * token of its claim, so a stalled attempt whose lease was taken over can't write anything, and the
+ * terminal state is written exactly once. A process that dies loses nothing: its leases expire and the
+ * operations are claimed again.
+ */
+import { randomUUID } from 'node:crypto';
+import type { OperationRecord } from '../model/operation.js';
+import { STATUS } from '../model/status.js';
+import { subtypeProperties } from '../model/types.js';
+import type { OperationChange } from '../service/changes.js';
+import type { OperationService } from '../service/operation-service.js';
+import { backoffDelay } from './backoff.js';
+import { PermanentError, type HandlerDefinition, type HandlerRegistry, type HandlerResult } from './handler.js';
+
+export interface WorkerOptions {
+  /** Handlers running at once in this process; default 8. */
+  concurrency?: number;
+  /** How long a claim lasts without a heartbeat; default 30 s. Heartbeats renew it every third of that. */
+  leaseMs?: number;
+  /** Poll for due work this often when nothing wakes the worker; default 1 s. */
+  pollIntervalMs?: number;
+  /** Progress is written at most this often per operation; default 250 ms. */
+  progressIntervalMs?: number;
+  /** Retry backoff: base and cap; defaults 1 s and 5 min. */
+  retryBaseMs?: number;
+  retryCapMs?: number;
+  workerId?: string;
+}
+
+interface Attempt {
+  record: OperationRecord;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class Worker {
+  readonly id: string;
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly progressIntervalMs: number;
+  private readonly retryBaseMs: number;
+  private readonly retryCapMs: number;
+  private readonly running = new Map<string, Attempt>();
+  private stopping = false;
+  private started = false;
+  private loopPromise?: Promise<void>;
+  private wake?: () => void;
+  private wakeRequested = false;
+  private unsubscribe?: () => void;
+
+  constructor(
+    private readonly service: OperationService,
+    private readonly registry: HandlerRegistry,
+    options: WorkerOptions = {},
+  ) {
+    this.id = options.workerId ?? `${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.concurrency = options.concurrency ?? 8;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.progressIntervalMs = options.progressIntervalMs ?? 250;
+    this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.retryCapMs = options.retryCapMs ?? 300_000;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.unsubscribe = this.service.changes.subscribe((change) => this.onChange(change));
+    this.loopPromise = this.loop();
+  }
+
+  /** Asks the loop to look for work now (new work was created, a slot freed up). */
+  poke(): void {
+    this.wakeRequested = true;
+    this.wake?.();
+  }
+
+  /**
+   * Stops claiming, lets running handlers finish for up to `graceMs`, then aborts the rest and releases
+   * their operations so another worker takes them at once.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.started) return;
+    this.stopping = true;
+    this.unsubscribe?.();
+    this.poke();
+    await this.loopPromise;
+    const all = () => Promise.all([...this.running.values()].map((a) => a.done));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      all().then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      for (const a of this.running.values()) a.controller.abort(new ShutdownSignal());
+      await all();
+    }
+  }
+
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  private onChange(change: OperationChange): void {
+    if (change.kind === 'created' && change.record?.handler && this.registry.get(change.record.handler)) this.poke();
+    if (change.kind === 'cancelRequested') {
+      const attempt = this.running.get(attemptKey(change));
+      if (attempt && change.record?.cancelRequested) attempt.controller.abort(new CancelSignal());
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      const free = this.concurrency - this.running.size;
+      let claimed: OperationRecord[] = [];
+      if (free > 0) {
+        try {
+          claimed = await this.service.claim({
+            workerId: this.id,
+            limit: free,
+            leaseMs: this.leaseMs,
+            handlers: this.registry.names(),
+          });
+        } catch (error) {
+          // The store is unreachable for now; try again at the next tick.
+          void error;
+        }
+        for (const record of claimed) this.begin(record);
+      }
+      // A full batch means more may be waiting: go again without sleeping.
+      if (claimed.length > 0 && claimed.length === free) continue;
+      await this.sleep();
+    }
+  }
+
+  private sleep(): Promise<void> {
+    if (this.wakeRequested || this.stopping) {
+      this.wakeRequested = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.pollIntervalMs);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wake = undefined;
+        self.wakeRequested = false;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private begin(record: OperationRecord): void {
+    const controller = new AbortController();
+    const attempt: Attempt = { record, controller, done: Promise.resolve() };
+    this.running.set(attemptKey(record), attempt);
+    attempt.done = this.run(attempt).finally(() => {
+      this.running.delete(attemptKey(record));
+      this.poke();
+    });
+  }
+
+  private async run(attempt: Attempt): Promise<void> {
+    const { record, controller } = attempt;
+    const definition = this.registry.get(record.handler!);
+    if (!definition) return; // claim filters by registered names; nothing to do
+    if (record.cancelRequested) {
+      await this.finish(record, { status: STATUS.canceled, statusDetail: 'Canceled.' }, 'canceled');
+      return;
+    }
+    if (record.attempts > record.maxAttempts) {
+      // Claimed again after its last attempt's worker died: don't run it a time too many.
+      await this.fail(record, definition, new Error('The worker running the last attempt stopped.'));
+      return;
+    }
+    const progress = new ProgressWriter(this.service, record, this.progressIntervalMs, controller);
+    const heartbeat = setInterval(() => void this.heartbeat(attempt), Math.max(50, Math.floor(this.leaseMs / 3)));
+    const timeoutMs = record.timeoutMs ?? definition.timeoutMs;
+    const timeout = timeoutMs ? setTimeout(() => controller.abort(new TimeoutSignal(timeoutMs)), timeoutMs) : undefined;
+    let result: HandlerResult | void = undefined;
+    let failure: unknown;
+    try {
+      result = await definition.run({
+        operation: record,
+        input: record.input,
+        signal: controller.signal,
+        attempt: record.attempts,
+        progress: (percent, detail) => progress.report(percent, detail),
+      });
+      if (controller.signal.aborted) failure = controller.signal.reason;
+    } catch (error) {
+      failure = controller.signal.aborted ? controller.signal.reason : error;
+    } finally {
+      clearInterval(heartbeat);
+      clearTimeout(timeout);
+      await progress.close();
+    }
+
+    const reason = failure;
+    if (reason instanceof StaleSignal) return; // another worker owns it now
+    if (reason instanceof CancelSignal) {
+      await this.finish(record, { status: STATUS.canceled, statusDetail: 'Canceled.' }, 'canceled');
+    } else if (reason instanceof ShutdownSignal) {
+      // Give it back without counting the attempt, so another worker picks it up right away.
+      await this.service.attemptWrite(
+        record,
+        { leaseOwner: null, runAt: Date.now(), attempts: record.attempts - 1, statusDetail: record.statusDetail },
+        'released',
+      );
+    } else if (failure !== undefined) {
+      if (failure instanceof PermanentError || record.attempts >= record.maxAttempts) {
+        await this.fail(record, definition, failure);
+      } else {
+        const delay = backoffDelay(record.attempts, this.retryBaseMs, this.retryCapMs);
+        await this.service.attemptWrite(
+          record,
+          {
+            leaseOwner: null,
+            runAt: Date.now() + delay,
+            statusDetail: `Attempt ${record.attempts} of ${record.maxAttempts} failed: ${messageOf(failure)}; retrying.`,
+          },
+          'retry',
+        );
+      }
+    } else {
+      await this.succeed(record, result ?? {});
+    }
+  }
+
+  private async succeed(record: OperationRecord, result: HandlerResult): Promise<void> {
+    const known = new Set(subtypeProperties(record.type).map((p) => p.name));
+    const props = { ...record.props };
+    for (const [name, value] of Object.entries(result.props ?? {})) if (known.has(name)) props[name] = value;
+    for (const name of ['percentageComplete', 'percentageCompleted']) if (known.has(name)) props[name] = 100;
+    await this.finish(
+      record,
+      {
+        status: STATUS.succeeded,
+        resourceLocation: result.resourceLocation ?? record.resourceLocation,
+        statusDetail: result.statusDetail ?? null,
+        props,
+      },
+      'succeeded',
+    );
+  }
+
+  private async fail(record: OperationRecord, _definition: HandlerDefinition, failure: unknown): Promise<void> {
+    const message =
+      failure instanceof TimeoutSignal ? `Timed out after ${failure.ms} ms.` : messageOf(failure) || 'The handler failed.';
+    const props = { ...record.props };
+    if (subtypeProperties(record.type).some((p) => p.name === 'error')) {
+      props.error = {
+        code: failure instanceof PermanentError ? failure.code : failure instanceof TimeoutSignal ? 'timeout' : 'handlerFailed',
+        message,
+        target: null,
+        details: [],
+        innerError: null,
+      };
+    }
+    await this.finish(record, { status: STATUS.failed, statusDetail: message, props }, 'failed');
+  }
+
+  private finish(
+    record: OperationRecord,
+    changes: Parameters<OperationService['attemptWrite']>[1],
+    kind: string,
+  ): Promise<OperationRecord | undefined> {
+    return this.service.attemptWrite(record, { ...changes, leaseOwner: null, runAt: null }, kind);
+  }
+
+  private async heartbeat(attempt: Attempt): Promise<void> {
+    if (attempt.controller.signal.aborted) return;
+    let renewed: OperationRecord | undefined;
+    try {
+      renewed = await this.service.attemptWrite(attempt.record, { runAt: Date.now() + this.leaseMs }, 'heartbeat', {
+        touch: false,
+      });
+    } catch {
+      return; // store unreachable: keep going; the lease may still be ours at the next beat
+    }
+    if (!renewed) attempt.controller.abort(new StaleSignal());
+    else if (renewed.cancelRequested) attempt.controller.abort(new CancelSignal());
+  }
+}
+
+const attemptKey = (k: { tenantId: string; scope: string; id: string }) => `${k.tenantId}\u0000${k.scope}\u0000${k.id}`;
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Abort reasons, so the worker can tell why a handler stopped. */
+export class CancelSignal extends Error {
+  constructor() {
+    super('The operation was canceled.');
+    this.name = 'AbortError';
+  }
+}
+export class StaleSignal extends Error {
+  constructor() {
+    super('This attempt lost its lease to another worker.');
+    this.name = 'AbortError';
+  }
+}
+export class ShutdownSignal extends Error {
+  constructor() {
+    super('The worker is shutting down.');
+    this.name = 'AbortError';
+  }
+}
+export class TimeoutSignal extends Error {
+  constructor(readonly ms: number) {
+    super(`The attempt timed out after ${ms} ms.`);
+    this.name = 'TimeoutError';
+  }
+}
+
+/**
+ * Coalesces a handler's progress reports: the latest value is written at most once per interval, and
+ * the last one is flushed when the handler ends. A refused write means the attempt is stale.
+ */
+class ProgressWriter {
+  private pending?: { percent: number; detail?: string };
+  private timer?: NodeJS.Timeout;
+  private lastWrite = 0;
+  private inFlight: Promise<void> = Promise.resolve();
+  private readonly field: string | undefined;
+
+  constructor(
+    private readonly service: OperationService,
+    private readonly record: OperationRecord,
+    private readonly intervalMs: number,
+    private readonly controller: AbortController,
+  ) {
+    const names = subtypeProperties(record.type).map((p) => p.name);
+    this.field = names.find((n) => n === 'percentageComplete' || n === 'percentageCompleted');
+  }
+
+  report(percent: number, detail?: string): void {
+    if (!Number.isFinite(percent)) return;
+    this.pending = { percent: Math.max(0, Math.min(100, Math.round(percent))), detail };
+    if (this.timer) return;
+    const wait = Math.max(0, this.lastWrite + this.intervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.inFlight = this.inFlight.then(() => this.flush());
+    }, wait);
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.inFlight;
+    if (this.pending && !this.controller.signal.aborted) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = undefined;
+    this.lastWrite = Date.now();
+    const changes: Parameters<OperationService['attemptWrite']>[1] = {};
+    if (this.field) changes.props = { ...this.record.props, [this.field]: p.percent };
+    if (p.detail !== undefined) changes.statusDetail = p.detail;
+    if (!changes.props && changes.statusDetail === undefined) return;
+    try {
+      const written = await this.service.attemptWrite(this.record, changes, 'progress');
+      if (!written) this.controller.abort(new StaleSignal());
+      else this.record.props = written.props;
+    } catch {
+      // progress is best effort; the next report or the outcome carries on
+    }
+  }
+}
