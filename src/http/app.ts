@@ -2,7 +2,7 @@
  * The Fastify application: Graph's headers and error envelope on every response, the operations routes
  * under /v1.0 and /beta, and health checks.
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { GraphError } from '../model/errors.js';
 import type { OperationService } from '../service/operation-service.js';
@@ -17,6 +17,8 @@ export interface AppOptions {
   /** Retry-After (seconds) on reads of unfinished operations; default 1. */
   retryAfterSeconds?: number;
   logger?: FastifyServerOptions['logger'];
+  /** Log a line per request (default off). */
+  logRequests?: boolean;
 }
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -27,10 +29,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     trustProxy: true,
     genReqId: () => randomUUID(),
-    requestIdLogLabel: 'request-id',
+    // Graph's name for it; per-request logs are off by default (they cost more than the request).
+    logController: new LogController({ requestIdLogLabel: 'request-id', disableRequestLogging: !options.logRequests }),
     // OData URLs carry parentheses, quotes and colons; the operations route parses paths itself.
     routerOptions: { maxParamLength: 2048, ignoreDuplicateSlashes: false },
   });
+
+  // Only JSON bodies are accepted; without this, Fastify would parse text/plain into a string.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('request-id', request.id);
