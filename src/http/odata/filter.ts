@@ -51,6 +51,12 @@ export function parseFilter(text: string, ctx: FilterContext): FilterNode {
   return new FilterParser(tokenize(text), ctx).parse();
 }
 
+/** A token as an error message shows it: quoted, unless it is a quoted literal already or the end. */
+function quote(t: Token): string {
+  if (t.kind === 'eof') return t.text;
+  return t.kind === 'string' || t.kind === 'enum' ? t.text : `'${t.text}'`;
+}
+
 class FilterParser {
   private i = 0;
   private depth = 0;
@@ -65,7 +71,7 @@ class FilterParser {
     const node = this.or();
     const t = this.peek();
     if (t.kind !== 'eof')
-      throw syntaxError(t.pos, `unexpected '${t.text}'; expected 'and', 'or' or the end.`);
+      throw syntaxError(t.pos, `unexpected ${quote(t)}; expected 'and', 'or' or the end.`);
     return node;
   }
 
@@ -86,7 +92,7 @@ class FilterParser {
 
   private expect(kind: '(' | ')' | ',', what: string): void {
     const t = this.next();
-    if (t.kind !== kind) throw syntaxError(t.pos, `expected ${what}, found '${t.text}'.`);
+    if (t.kind !== kind) throw syntaxError(t.pos, `expected ${what}, found ${quote(t)}.`);
   }
 
   private nested<T>(parse: () => T): T {
@@ -163,21 +169,23 @@ class FilterParser {
 
   private comparison(): FilterNode {
     const left = this.next();
-    if (left.kind === 'eof') throw syntaxError(left.pos, 'expected a condition.');
+    if (left.kind === 'eof' || left.kind === ')' || left.kind === ',') {
+      throw syntaxError(left.pos, `expected a condition, found ${quote(left)}.`);
+    }
     const op = this.peek();
     const isOp = op.kind === 'ident' && COMPARISON_OPS.has(op.text);
     if (left.kind === 'ident' && !LITERAL_WORDS.has(left.text)) {
       const field = this.field(left);
       if (op.kind === 'ident' && op.text === 'in') return this.inList(field);
       if (!isOp)
-        throw syntaxError(op.pos, `expected a comparison operator after '${left.text}', found '${op.text}'.`);
+        throw syntaxError(op.pos, `expected a comparison operator after ${quote(left)}, found ${quote(op)}.`);
       this.next();
       this.countTerm();
       const right = this.next();
       if (right.kind === 'ident' && !LITERAL_WORDS.has(right.text)) {
         throw syntaxError(
           right.pos,
-          `expected a literal value, found '${right.text}' (strings need single quotes; comparing two properties is not supported).`,
+          `expected a literal value, found ${quote(right)} (strings need single quotes; comparing two properties is not supported).`,
         );
       }
       return comparisonNode(field, op.text as ComparisonOp, this.literal(right), this.ctx);
@@ -187,13 +195,13 @@ class FilterParser {
       // A lone boolean literal is a valid (if dull) condition.
       if (literal.kind === 'ident' && literal.text !== 'null')
         return { op: 'const', value: literal.text === 'true' };
-      throw syntaxError(op.pos, `expected a comparison operator after '${left.text}', found '${op.text}'.`);
+      throw syntaxError(op.pos, `expected a comparison operator after ${quote(left)}, found ${quote(op)}.`);
     }
     this.next();
     this.countTerm();
     const right = this.next();
     if (right.kind !== 'ident' || LITERAL_WORDS.has(right.text)) {
-      throw syntaxError(right.pos, `a comparison needs a property on one side, found '${right.text}'.`);
+      throw syntaxError(right.pos, `a comparison needs a property on one side, found ${quote(right)}.`);
     }
     return comparisonNode(this.field(right), FLIPPED[op.text as ComparisonOp], literal, this.ctx);
   }
@@ -218,7 +226,7 @@ class FilterParser {
 
   private field(t: Token): FieldInfo {
     if (t.kind !== 'ident' || LITERAL_WORDS.has(t.text) || RESERVED.has(t.text)) {
-      throw syntaxError(t.pos, `expected a property name, found '${t.text}'.`);
+      throw syntaxError(t.pos, `expected a property name, found ${quote(t)}.`);
     }
     return queryField(t.text, this.ctx.fields, this.ctx.types, '$filter');
   }
@@ -226,6 +234,6 @@ class FilterParser {
   private literal(t: Token): LiteralToken {
     if (t.kind === 'string' || t.kind === 'number' || t.kind === 'datetime' || t.kind === 'enum') return t;
     if (t.kind === 'ident' && LITERAL_WORDS.has(t.text)) return t;
-    throw syntaxError(t.pos, `expected a literal value, found '${t.text}'.`);
+    throw syntaxError(t.pos, `expected a literal value, found ${quote(t)}.`);
   }
 }
