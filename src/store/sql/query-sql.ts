@@ -84,18 +84,22 @@ function compileComparison(
   op: ComparisonOp,
   fieldName: string,
   value: FilterValue,
+  negate: boolean,
   params: unknown[],
 ): string {
   const field = fieldInfo(fieldName);
   const col = fieldSql(d, field);
   if (value === null) {
-    if (op === 'eq') return `${col} IS NULL`;
-    if (op === 'ne') return `${col} IS NOT NULL`;
-    // OData: ordering comparisons with null are false.
-    return FALSE_SQL;
+    const isNull = op === 'eq' ? true : op === 'ne' ? false : undefined;
+    // OData: ordering comparisons with null are false (so their negation is true).
+    if (isNull === undefined) return negate ? TRUE_SQL : FALSE_SQL;
+    return isNull !== negate ? `${col} IS NULL` : `${col} IS NOT NULL`;
   }
-  // OData: `null ne 'x'` is true, every other comparison with a null operand is false.
-  return orNull(field, col, `${col} ${SQL_OP[op]} ${bind(d, params, value)}`, op === 'ne');
+  // OData: `null ne 'x'` is true, every other comparison with a null operand is false; a negated
+  // comparison therefore matches null exactly when the comparison itself does not.
+  const nullMatches = (op === 'ne') !== negate;
+  const sqlOp = SQL_OP[negate ? NEGATED_OP[op] : op];
+  return orNull(field, col, `${col} ${sqlOp} ${bind(d, params, value)}`, nullMatches);
 }
 
 function compileIn(
@@ -163,7 +167,7 @@ function compileNode(d: SqlDialect, node: FilterNode, params: unknown[], negate:
     case 'startswith':
       return compileStartsWith(d, node.field, node.value, negate, params);
     default:
-      return compileComparison(d, negate ? NEGATED_OP[node.op] : node.op, node.field, node.value, params);
+      return compileComparison(d, node.op, node.field, node.value, negate, params);
   }
 }
 
