@@ -1,10 +1,19 @@
 /**
- * Assembles a longrun node from its parts: a store, the service over it, and the HTTP app. This is
- * what `longrun serve` runs and what an application embeds.
+ * Assembles a longrun node from its parts: a store, the service over it, the HTTP app, and the workers
+ * that run handlers. This is what `longrun serve` runs and what an application embeds.
  */
 import type { FastifyInstance } from 'fastify';
+import { HandlerRegistry, type HandlerDefinition } from './engine/handler.js';
+import { RetentionPurger, type RetentionOptions } from './engine/retention.js';
+import { scenarioHandler } from './engine/scenarios/scenario-handler.js';
+import type { ScenarioConfig } from './engine/scenarios/scenario.js';
+import { Worker, type WorkerOptions } from './engine/worker.js';
 import { buildApp } from './http/app.js';
+import { resolvePath } from './http/resolve.js';
 import { OPEN_SECURITY, type Security } from './http/security.js';
+import { badRequest } from './model/errors.js';
+import type { OperationRecord } from './model/operation.js';
+import { concreteTypesFor, type ApiVersion, type OperationTypeName } from './model/types.js';
 import { ChangeFeed } from './service/changes.js';
 import { OperationService } from './service/operation-service.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
@@ -19,15 +28,40 @@ export interface LongrunOptions {
   publicUrl?: string;
   retryAfterSeconds?: number;
   logger?: boolean | { level: string };
+  /** Your handlers; the built-in scenario handler for Graph's actions is always registered. */
+  handlers?: HandlerDefinition<never>[];
+  /** Timing and outcome of the built-in scenarios. */
+  scenarios?: ScenarioConfig;
+  /** Worker settings, or false for a node that serves HTTP only. */
+  worker?: WorkerOptions | false;
+  retention?: RetentionOptions | false;
+}
+
+export interface StartOptions {
+  /** The collection path the operation is filed in, e.g. `/operations` or `/sites/s1/operations`. */
+  collection?: string;
+  version?: ApiVersion;
+  tenantId?: string;
+  type?: OperationTypeName;
+  id?: string;
+  maxAttempts?: number;
+  timeoutMs?: number;
+  idempotencyKey?: string;
 }
 
 export interface Longrun {
   app: FastifyInstance;
   service: OperationService;
   store: OperationStore;
+  registry: HandlerRegistry;
+  worker?: Worker;
+  retention?: RetentionPurger;
+  /** Creates an operation run by the named handler. */
+  start(handler: string, input: unknown, options?: StartOptions): Promise<OperationRecord>;
   /** Starts listening; resolves with the base URL. */
   listen(port: number, host: string): Promise<string>;
-  close(): Promise<void>;
+  /** Stops workers (finishing running handlers within `graceMs`), the HTTP server and the store. */
+  close(graceMs?: number): Promise<void>;
 }
 
 export const DEFAULT_DB_FILE = './data/longrun.db';
@@ -36,6 +70,8 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const store = options.store ?? new SqliteStore({ file: options.dbFile ?? DEFAULT_DB_FILE });
   await store.migrate();
   const service = new OperationService(store, new ChangeFeed());
+  const registry = new HandlerRegistry().register(scenarioHandler(options.scenarios));
+  for (const h of options.handlers ?? []) registry.register(h as HandlerDefinition);
   const app = await buildApp({
     service,
     security: options.security ?? OPEN_SECURITY,
@@ -43,18 +79,50 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     retryAfterSeconds: options.retryAfterSeconds,
     logger: options.logger ?? false,
   });
+  const worker = options.worker === false ? undefined : new Worker(service, registry, options.worker);
+  worker?.start();
+  const retention = options.retention === false ? undefined : new RetentionPurger(service, options.retention);
+  retention?.start();
+
   let closed = false;
   return {
     app,
     service,
     store,
+    registry,
+    worker,
+    retention,
+    async start(handler, input, o = {}) {
+      const definition = registry.get(handler);
+      if (!definition) throw new Error(`No handler named '${handler}' is registered.`);
+      const version = o.version ?? 'v1.0';
+      const resolved = resolvePath((o.collection ?? '/operations').replace(/^\//, ''), version, undefined);
+      if (!resolved || resolved.target.kind !== 'collection') throw badRequest(`'${o.collection}' is not an operations collection.`);
+      const types = concreteTypesFor(resolved.family.declaredType, version);
+      const { record } = await service.start(
+        { tenantId: o.tenantId ?? '', scope: resolved.scope, family: resolved.family, types },
+        {
+          type: o.type ?? resolved.family.defaultType,
+          handler,
+          input,
+          id: o.id,
+          idempotencyKey: o.idempotencyKey,
+          maxAttempts: o.maxAttempts ?? definition.maxAttempts,
+          timeoutMs: o.timeoutMs ?? definition.timeoutMs,
+        },
+        { actor: 'library', includeUnknownEnumMembers: true },
+      );
+      return record;
+    },
     async listen(port, host) {
       const address = await app.listen({ port, host });
       return address.replace('[::1]', 'localhost');
     },
-    async close() {
+    async close(graceMs = 10_000) {
       if (closed) return;
       closed = true;
+      await worker?.stop(graceMs);
+      await retention?.stop();
       await app.close();
       await store.close();
     },

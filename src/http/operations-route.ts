@@ -14,6 +14,7 @@ import { nextLinkQuery, parseQueryOptions } from './odata/options.js';
 import { parsePrefer, type Preferences } from './prefer.js';
 import { collectionContext, entityContext, renderOperation } from './render.js';
 import { resolvePath, type ResolvedPath } from './resolve.js';
+import { matchAction, runAction } from './actions/actions-route.js';
 import type { Access, Security } from './security.js';
 
 export const ODATA_JSON = 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8';
@@ -54,7 +55,26 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       const search = q < 0 ? '' : rawUrl.slice(q + 1);
       const caller = await security.authenticate(request.headers.authorization);
       const resolved = resolvePath(path, version, caller.me, (key) => security.canonicalUserKey(caller, key));
-      if (!resolved) throw notFound(`Resource not found for the segment path '/${version}/${path}'.`);
+      const serviceRoot = `${origin(request, options.publicUrl)}/${version}`;
+      if (!resolved) {
+        const actions = matchAction(path, version);
+        if (actions.length === 0) throw notFound(`Resource not found for the segment path '/${version}/${path}'.`);
+        const matched = actions.find((a) => a.action.method === request.method);
+        if (!matched) {
+          const allow = actions.map((a) => a.action.method).join(', ');
+          throw new GraphError(405, 'methodNotAllowed', `The method ${request.method} is not allowed on this action.`, {
+            headers: { Allow: allow },
+          });
+        }
+        return runAction(request, reply, matched, {
+          service,
+          security,
+          version,
+          caller,
+          serviceRoot,
+          retryAfterSeconds: options.retryAfterSeconds,
+        });
+      }
 
       const shape = resolved.isFunction
         ? 'function'
@@ -79,7 +99,6 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
         types: concreteTypesFor(resolved.family.declaredType, version),
       };
       const ctx: CallContext = { actor: caller.actor, includeUnknownEnumMembers: prefs.includeUnknownEnumMembers };
-      const serviceRoot = `${origin(request, options.publicUrl)}/${version}`;
       const h = new Handler(service, request, reply, resolved, ref, ctx, prefs, serviceRoot, search, options);
       return h.dispatch(method);
     },
@@ -117,6 +136,7 @@ class Handler {
         if (method === 'PATCH') return this.update(target.id);
         return this.remove(target.id);
       case 'itemAction':
+        return this.cancel(target.id);
       case 'collectionAction':
         throw notFound();
     }
@@ -181,6 +201,18 @@ class Handler {
   private async update(id: string): Promise<FastifyReply> {
     const record = await this.service.update(this.ref, id, this.request.body, this.ctx);
     return this.respondWithOperation(200, record);
+  }
+
+  /** Bound action `cancel`: 202, with the operation's Location to watch it end. */
+  private async cancel(id: string): Promise<FastifyReply> {
+    const record = await this.service.cancel(this.ref, id, this.ctx);
+    const path = (this.request.raw.url ?? '').split('?')[0].replace(/\/cancel$/, '');
+    const location = `${origin(this.request, this.options.publicUrl)}${path}`;
+    this.reply.header('Location', location).header('Retry-After', String(this.options.retryAfterSeconds));
+    return this.json(202, {
+      '@odata.context': entityContext({ serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath }),
+      ...renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers }),
+    });
   }
 
   private async remove(id: string): Promise<FastifyReply> {

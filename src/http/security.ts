@@ -2,7 +2,7 @@
  * What the HTTP layer needs from authentication and authorization, kept to one small interface so the
  * routes don't depend on how tokens are verified.
  */
-import type { FamilyName } from '../families/families.js';
+import type { FamilyName, PermissionSet } from '../families/families.js';
 
 export interface Caller {
   tenantId: string;
@@ -14,11 +14,21 @@ export interface Caller {
 
 export type Access = 'read' | 'write';
 
+export interface AccessTarget {
+  family: FamilyName;
+  /** For the authentication family: the user acted on (canonical key). */
+  userKey?: string;
+  /** An action's own permissions, instead of the family's read/write sets. */
+  permissions?: PermissionSet;
+  /** The action's name, for messages and action-specific rules (resetPassword can't target oneself). */
+  action?: string;
+}
+
 export interface Security {
   /** Throws a 401 GraphError for a missing or bad token. */
   authenticate(authorization: string | undefined): Promise<Caller>;
   /** Throws a 403 (or, where 403 would disclose something, 404) GraphError when access is denied. */
-  authorize(caller: Caller, access: Access, target: { family: FamilyName; userKey?: string }): void;
+  authorize(caller: Caller, access: Access, target: AccessTarget): void;
   /** The key a user is filed under, so `/users/{oid}` and `/users/{upn}` reach the same operations. */
   canonicalUserKey(caller: Caller, userKey: string): string;
 }
