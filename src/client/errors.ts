@@ -11,7 +11,12 @@ export interface GraphErrorEnvelope {
     message: string;
     target?: string;
     details?: { code: string; message: string; target?: string }[];
-    innerError?: { 'request-id'?: string; 'client-request-id'?: string; date?: string; [member: string]: unknown };
+    innerError?: {
+      'request-id'?: string;
+      'client-request-id'?: string;
+      date?: string;
+      [member: string]: unknown;
+    };
   };
 }
 
@@ -27,6 +32,8 @@ export class GraphRequestError extends Error {
   readonly clientRequestId: string;
   /** The parsed JSON body, or the text when it is not JSON, or undefined when empty. */
   readonly body: unknown;
+  /** How many times the request was sent (more than 1 after retries). */
+  readonly attempts: number;
 
   constructor(init: {
     status: number;
@@ -35,6 +42,7 @@ export class GraphRequestError extends Error {
     requestId: string | undefined;
     clientRequestId: string;
     body: unknown;
+    attempts?: number;
   }) {
     super(init.message);
     this.status = init.status;
@@ -42,6 +50,7 @@ export class GraphRequestError extends Error {
     this.requestId = init.requestId;
     this.clientRequestId = init.clientRequestId;
     this.body = init.body;
+    this.attempts = init.attempts ?? 1;
   }
 
   /** The envelope's `target` and `details`, when present. */
@@ -62,16 +71,23 @@ export function envelopeOf(body: unknown): GraphErrorEnvelope | undefined {
 }
 
 /** Builds the error from a response whose body was already read. */
-export function graphRequestError(response: Response, body: unknown, clientRequestId: string): GraphRequestError {
+export function graphRequestError(
+  response: Response,
+  body: unknown,
+  clientRequestId: string,
+  attempts = 1,
+): GraphRequestError {
   const envelope = envelopeOf(body);
   return new GraphRequestError({
     status: response.status,
     code: envelope?.error.code ?? 'unknownError',
     message:
-      envelope?.error.message ?? `${response.status} ${response.statusText || 'HTTP error'} from ${response.url}`.trim(),
+      envelope?.error.message ??
+      `${response.status} ${response.statusText || 'HTTP error'} from ${response.url}`.trim(),
     requestId: response.headers.get('request-id') ?? envelope?.error.innerError?.['request-id'] ?? undefined,
     clientRequestId,
     body,
+    attempts,
   });
 }
 
@@ -106,8 +122,8 @@ export class OperationFailedError extends Error {
 
   constructor(operation: Operation) {
     const error = 'error' in operation && operation.error ? operation.error : undefined;
-    const why = error?.message ?? operation.statusDetail ?? `status ${operation.status}`;
-    super(`Operation ${operation.id} ${describe(operation.status)}: ${why}`);
+    const why = error?.message ?? operation.statusDetail;
+    super(`Operation ${operation.id} ${describe(operation.status)}${why ? `: ${why}` : ''}`);
     this.operation = operation;
     this.status = operation.status;
     this.statusDetail = operation.statusDetail;

@@ -13,7 +13,8 @@ import type { StatusName } from '../model/status.js';
  * `graph.longRunningOperationStatus` plus longrun's `canceled`, which comes after the `unknownFutureValue`
  * sentinel: a client sees it only when it sends `Prefer: include-unknown-enum-members`.
  */
-export type OperationStatus = 'notStarted' | 'running' | 'succeeded' | 'failed' | 'unknownFutureValue' | 'canceled';
+export type OperationStatus =
+  'notStarted' | 'running' | 'succeeded' | 'failed' | 'unknownFutureValue' | 'canceled';
 
 export const OPERATION_STATUSES = [
   'notStarted',
@@ -29,10 +30,7 @@ export const OPERATION_STATUSES = [
  * examples spell it `createSimulation`. Both can appear on the wire.
  */
 export type AttackSimulationOperationType =
-  | 'createSimualation'
-  | 'createSimulation'
-  | 'updateSimulation'
-  | 'unknownFutureValue';
+  'createSimualation' | 'createSimulation' | 'updateSimulation' | 'unknownFutureValue';
 
 /** `graph.engagementAsyncOperationType`. */
 export type EngagementAsyncOperationType = 'createCommunity' | 'unknownFutureValue';
@@ -164,7 +162,9 @@ export interface CsdlTypes {
 
 /** Declared keys only (drops an open type's index signature) and no `@odata.*` annotations. */
 type CsdlPropertyName<T> = keyof {
-  [K in keyof T as string extends K ? never : number extends K ? never : K extends `@${string}` ? never : K]: T[K];
+  [
+    K in keyof T as string extends K ? never : number extends K ? never : K extends `@${string}` ? never : K
+  ]: T[K];
 };
 /** For a collection, nullability is about its items (see the top of this file). */
 type ValueOrItem<V> = V extends readonly (infer Item)[] ? Item : V;
@@ -278,5 +278,18 @@ type _NoPropertyMissing = AssertNever<Missing<typeof OPERATION_PROPERTY_NAMES, '
 type _NoNonNullableMissing = AssertNever<Missing<typeof NON_NULLABLE_PROPERTY_NAMES, 'nonNullable'>>;
 type SameMembers<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** The status union must match the server model's table, member for member. */
-type _StatusMatchesModel = AssertNever<SameMembers<OperationStatus, StatusName> extends true ? never : 'differs'>;
+type _StatusMatchesModel = AssertNever<
+  SameMembers<OperationStatus, StatusName> extends true ? never : 'differs'
+>;
 type _StatusListComplete = AssertNever<Exclude<OperationStatus, (typeof OPERATION_STATUSES)[number]>>;
+/** Each subtype's `@odata.type` literal must be `#` + the qualified name it is listed under. */
+type ODataTypeMismatch = {
+  [Q in keyof CsdlTypes]: CsdlTypes[Q] extends LongRunningOperationProperties
+    ? '@odata.type' extends keyof CsdlTypes[Q]
+      ? Exclude<CsdlTypes[Q]['@odata.type' & keyof CsdlTypes[Q]], undefined> extends `#${Q}`
+        ? never
+        : Q
+      : never
+    : never;
+}[keyof CsdlTypes];
+type _ODataTypesMatchNames = AssertNever<ODataTypeMismatch>;
