@@ -1,38 +1,119 @@
 import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { ScenarioConfig } from '../engine/scenarios/scenario.js';
 import { createLongrun, DEFAULT_DB_FILE } from '../longrun.js';
+
+interface ServeFlags {
+  port: string;
+  host: string;
+  db: string;
+  publicUrl?: string;
+  auth: string;
+  logLevel: string;
+  scenarios?: string;
+  concurrency: string;
+  leaseMs: string;
+  pollMs: string;
+  retentionHours: string;
+  retryAfter: string;
+  workers: boolean;
+}
 
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('Run the service (HTTP API and workers) on the embedded SQLite file or PostgreSQL.')
+    .description('Run the service (HTTP API and workers) on the embedded SQLite file.')
     .addOption(new Option('--port <n>', 'port to listen on').env('PORT').default('8080'))
     .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
     .addOption(new Option('--db <file>', 'SQLite database file').env('LONGRUN_DB').default(DEFAULT_DB_FILE))
     .addOption(
       new Option('--public-url <url>', 'base URL clients use (for Location and @odata.context)').env('LONGRUN_PUBLIC_URL'),
     )
-    .addOption(new Option('--auth <mode>', 'authentication: jwt (default) or none').env('LONGRUN_AUTH').choices(['jwt', 'none']).default('jwt'))
+    .addOption(
+      new Option('--auth <mode>', 'authentication: jwt (default) or none').env('LONGRUN_AUTH').choices(['jwt', 'none']).default('jwt'),
+    )
+    .addOption(
+      new Option('--scenarios <json-or-file>', 'timing/outcome of built-in scenarios, e.g. {"default":{"durationMs":500}}').env(
+        'LONGRUN_SCENARIOS',
+      ),
+    )
+    .addOption(new Option('--concurrency <n>', 'handlers run at once by this node').env('LONGRUN_CONCURRENCY').default('8'))
+    .addOption(new Option('--lease-ms <ms>', 'lease length; a dead worker’s operations are retaken after it').env('LONGRUN_LEASE_MS').default('30000'))
+    .addOption(new Option('--poll-ms <ms>', 'how often idle workers look for due work').env('LONGRUN_POLL_MS').default('1000'))
+    .addOption(
+      new Option('--retention-hours <h>', 'keep finished operations this long (at least 24)').env('LONGRUN_RETENTION_HOURS').default('168'),
+    )
+    .addOption(new Option('--retry-after <s>', 'Retry-After seconds on 202s and unfinished reads').env('LONGRUN_RETRY_AFTER').default('1'))
+    .option('--no-workers', 'serve HTTP only; run handlers elsewhere (longrun worker)')
     .addOption(new Option('--log-level <level>', 'pino log level').env('LONGRUN_LOG_LEVEL').default('info'))
-    .addHelpText('after', '\nExamples:\n  longrun serve\n  longrun serve --port 9000 --db /var/lib/longrun/ops.db\n')
-    .action(async (opts: { port: string; host: string; db: string; publicUrl?: string; logLevel: string }) => {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        console.error(`longrun: --port must be a number from 0 to 65535, not '${opts.port}'`);
-        process.exit(2);
-      }
-      const dbFile = resolve(opts.db);
-      const node = await createLongrun({ dbFile, publicUrl: opts.publicUrl, logger: { level: opts.logLevel } });
-      const url = await node.listen(port, opts.host);
+    .addHelpText(
+      'after',
+      `
+Examples:
+  longrun serve
+  longrun serve --port 9000 --db /var/lib/longrun/ops.db
+  longrun serve --scenarios '{"default":{"durationMs":500},"roleManagementAlertRefresh":{"outcome":"fail"}}'
+`,
+    )
+    .action(async (flags: ServeFlags) => {
+      const port = integer('--port', flags.port, 0, 65535);
+      const dbFile = resolve(flags.db);
+      const node = await createLongrun({
+        dbFile,
+        publicUrl: flags.publicUrl,
+        logger: { level: flags.logLevel },
+        scenarios: parseScenarios(flags.scenarios),
+        retryAfterSeconds: integer('--retry-after', flags.retryAfter, 0, 3600),
+        worker: flags.workers
+          ? {
+              concurrency: integer('--concurrency', flags.concurrency, 1, 10_000),
+              leaseMs: integer('--lease-ms', flags.leaseMs, 100, 86_400_000),
+              pollIntervalMs: integer('--poll-ms', flags.pollMs, 10, 3_600_000),
+            }
+          : false,
+        retention: { retentionMs: integer('--retention-hours', flags.retentionHours, 24, 87_600) * 3_600_000 },
+      });
+      const url = await node.listen(port, flags.host);
       node.app.log.info({ url, database: dbFile }, `longrun listening on ${url} (SQLite ${dbFile})`);
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        node.app.log.info({ signal }, 'shutting down');
+      shutdownOn(['SIGINT', 'SIGTERM'], async (signal) => {
+        node.app.log.info({ signal }, 'shutting down: finishing running handlers');
         await node.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop('SIGINT'));
-      process.once('SIGTERM', () => void stop('SIGTERM'));
+      });
     });
+}
+
+export function integer(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    console.error(`longrun: ${flag} must be a whole number from ${min} to ${max}, not '${text}'`);
+    process.exit(2);
+  }
+  return n;
+}
+
+export function parseScenarios(text: string | undefined): ScenarioConfig | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text.trim().startsWith('{') ? text : readFileSync(text, 'utf8')) as ScenarioConfig;
+  } catch (e) {
+    console.error(`longrun: --scenarios must be JSON or a JSON file: ${(e as Error).message}`);
+    process.exit(2);
+  }
+}
+
+export function shutdownOn(signals: NodeJS.Signals[], stop: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  for (const signal of signals) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      stop(signal).then(
+        () => process.exit(0),
+        (e) => {
+          console.error(e);
+          process.exit(1);
+        },
+      );
+    });
+  }
 }
