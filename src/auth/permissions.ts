@@ -1,0 +1,142 @@
+/**
+ * Graph's permission model for the operation routes (reference/graph-contract.md §2): a delegated token
+ * needs one of the family's scopes, an application token one of its roles. The lists live in
+ * families.ts, least privileged first, and each write permission is also in the read list, so "write
+ * grants read" needs no code here.
+ */
+import { family } from '../families/families.js';
+import type { FamilyName } from '../families/families.js';
+import { GraphError, notFound } from '../model/errors.js';
+import type { Principal } from './principal.js';
+import type { UserDirectory } from './user-directory.js';
+
+/** Entra ID directory role template ids, as they appear in a token's `wids` claim. */
+export const ADMIN_ROLE_TEMPLATE_IDS = {
+  globalAdministrator: '62e90394-69f5-4237-9190-012177145e10',
+  globalReader: 'f2ef992c-3afb-46b9-b7cf-a126ee74c451',
+  authenticationAdministrator: 'c4e39bd9-1100-46d3-8c65-fb160da0071f',
+  privilegedAuthenticationAdministrator: '7be44c8a-adaf-4e2a-84d6-ab2649e08a13',
+} as const;
+
+const ROLE_NAMES: Readonly<Record<string, string>> = {
+  [ADMIN_ROLE_TEMPLATE_IDS.globalAdministrator]: 'Global Administrator',
+  [ADMIN_ROLE_TEMPLATE_IDS.globalReader]: 'Global Reader',
+  [ADMIN_ROLE_TEMPLATE_IDS.authenticationAdministrator]: 'Authentication Administrator',
+  [ADMIN_ROLE_TEMPLATE_IDS.privilegedAuthenticationAdministrator]: 'Privileged Authentication Administrator',
+};
+
+const roleName = (templateId: string) => ROLE_NAMES[templateId] ?? templateId;
+
+/** The roles that let a user act on another user's authentication operations (graph-contract.md §2.1 R1). */
+const OTHER_USER_ROLES: Readonly<Record<Access, readonly string[]>> = {
+  read: [
+    ADMIN_ROLE_TEMPLATE_IDS.globalAdministrator,
+    ADMIN_ROLE_TEMPLATE_IDS.globalReader,
+    ADMIN_ROLE_TEMPLATE_IDS.authenticationAdministrator,
+    ADMIN_ROLE_TEMPLATE_IDS.privilegedAuthenticationAdministrator,
+  ],
+  // Global Reader reads only.
+  write: [
+    ADMIN_ROLE_TEMPLATE_IDS.globalAdministrator,
+    ADMIN_ROLE_TEMPLATE_IDS.authenticationAdministrator,
+    ADMIN_ROLE_TEMPLATE_IDS.privilegedAuthenticationAdministrator,
+  ],
+};
+
+export type Access = 'read' | 'write';
+
+export interface AccessTarget {
+  family: FamilyName;
+  /** For the authentication family: the user key in the path (object id or UPN), already resolved for /me. */
+  userKey?: string;
+}
+
+export type DenialReason = 'missingPermission' | 'applicationNotSupported' | 'missingAdminRole';
+
+export type Decision =
+  | { allowed: true }
+  | {
+      allowed: false;
+      status: 403 | 404;
+      /** The permissions (or, for missingAdminRole, the role names) of which one is needed. */
+      missing?: string[];
+      reason?: DenialReason;
+    };
+
+export type Denial = Extract<Decision, { allowed: false }>;
+
+const ALLOWED: Decision = Object.freeze({ allowed: true });
+
+export function authorize(
+  principal: Principal,
+  access: Access,
+  target: AccessTarget,
+  directory: UserDirectory,
+): Decision {
+  if (principal.kind === 'anonymous') return ALLOWED;
+  const needed = family(target.family)[access];
+
+  if (principal.kind === 'application') {
+    if (needed.application.length === 0) return deny('applicationNotSupported');
+    return hasAny(principal.roles, needed.application)
+      ? ALLOWED
+      : deny('missingPermission', needed.application);
+  }
+
+  if (target.family === 'authentication' && !isSelf(principal, target.userKey, directory)) {
+    // Another user's operations: a tenant-wide (`.All`) scope, and an admin role as well. Only the `.All`
+    // scopes are named as missing, since the others would not help.
+    const tenantWide = needed.delegated.filter((p) => p.endsWith('.All'));
+    if (!hasAny(principal.scopes, tenantWide)) return deny('missingPermission', tenantWide);
+    const roles = OTHER_USER_ROLES[access];
+    return hasAny(principal.wids, roles) ? ALLOWED : deny('missingAdminRole', roles.map(roleName));
+  }
+  return hasAny(principal.scopes, needed.delegated) ? ALLOWED : deny('missingPermission', needed.delegated);
+}
+
+/** The error for a denial: 403 accessDenied naming what is missing, or 404 itemNotFound. */
+export function forbidden(decision: Denial): GraphError {
+  if (decision.status === 404) return notFound();
+  const missing = decision.missing ?? [];
+  const oneOf = missing.length === 1 ? missing[0] : `one of ${missing.join(', ')}`;
+  switch (decision.reason) {
+    case 'applicationNotSupported':
+      return new GraphError(
+        403,
+        'accessDenied',
+        'Application permissions are not supported for this API; call it with a delegated (user) token.',
+      );
+    case 'missingAdminRole':
+      return new GraphError(
+        403,
+        'accessDenied',
+        `Missing role: acting on another user's authentication operations requires ${oneOf}.`,
+      );
+    default:
+      return new GraphError(403, 'accessDenied', `Missing permission: ${oneOf} is required.`);
+  }
+}
+
+const deny = (reason: DenialReason, missing?: readonly string[]): Decision => ({
+  allowed: false,
+  status: 403,
+  reason,
+  ...(missing && { missing: [...missing] }),
+});
+
+function hasAny(granted: ReadonlySet<string>, wanted: readonly string[]): boolean {
+  for (const w of wanted) if (granted.has(w)) return true;
+  return false;
+}
+
+/**
+ * Whether the user key in the path names the caller: their object id or UPN (case-insensitive), or a key the
+ * directory knows to be theirs. No key at all counts as another user, so a missing key never widens access.
+ */
+function isSelf(principal: Principal, userKey: string | undefined, directory: UserDirectory): boolean {
+  if (!userKey) return false;
+  const own = [principal.objectId, principal.userPrincipalName].filter((k): k is string => !!k);
+  const key = userKey.toLowerCase();
+  if (own.some((k) => k.toLowerCase() === key)) return true;
+  return own.some((k) => directory.sameUser(principal.tenantId, k, userKey));
+}
