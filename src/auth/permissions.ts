@@ -5,7 +5,7 @@
  * grants read" needs no code here.
  */
 import { family } from '../families/families.js';
-import type { FamilyName } from '../families/families.js';
+import type { FamilyName, PermissionSet } from '../families/families.js';
 import { GraphError, notFound } from '../model/errors.js';
 import type { Principal } from './principal.js';
 import type { UserDirectory } from './user-directory.js';
@@ -47,6 +47,8 @@ export type Access = 'read' | 'write';
 
 export interface AccessTarget {
   family: FamilyName;
+  /** An action's own permissions (e.g. resetPassword's), instead of the family's read/write lists. */
+  permissions?: PermissionSet;
   /** For the authentication family: the user key in the path (object id or UPN), already resolved for /me. */
   userKey?: string;
 }
@@ -74,7 +76,7 @@ export function authorize(
   directory: UserDirectory,
 ): Decision {
   if (principal.kind === 'anonymous') return ALLOWED;
-  const needed = family(target.family)[access];
+  const needed = target.permissions ?? family(target.family)[access];
 
   if (principal.kind === 'application') {
     if (needed.application.length === 0) return deny('applicationNotSupported');

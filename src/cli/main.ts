@@ -2,6 +2,7 @@
 /** The `longrun` command. */
 import { Command } from 'commander';
 import { serveCommand } from './serve.js';
+import { tokenCommand } from './token.js';
 
 const program = new Command()
   .name('longrun')
@@ -9,5 +10,6 @@ const program = new Command()
   .showHelpAfterError();
 
 program.addCommand(serveCommand());
+program.addCommand(tokenCommand());
 
 await program.parseAsync(process.argv);

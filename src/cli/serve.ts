@@ -2,14 +2,17 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ScenarioConfig } from '../engine/scenarios/scenario.js';
+import type { FastifyBaseLogger } from 'fastify';
+import type { AuthConfig } from '../auth/config.js';
+import { DEV_TOKEN_DEFAULTS, mintToken } from '../auth/tokens.js';
 import { createLongrun, DEFAULT_DB_FILE } from '../longrun.js';
+import { addAuthOptions, authConfigFrom, dataDirOf, securityFor, type AuthCliFlags } from './auth-options.js';
 
-interface ServeFlags {
+interface ServeFlags extends AuthCliFlags {
   port: string;
   host: string;
   db: string;
   publicUrl?: string;
-  auth: string;
   logLevel: string;
   scenarios?: string;
   concurrency: string;
@@ -21,16 +24,13 @@ interface ServeFlags {
 }
 
 export function serveCommand(): Command {
-  return new Command('serve')
+  return addAuthOptions(new Command('serve'))
     .description('Run the service (HTTP API and workers) on the embedded SQLite file.')
     .addOption(new Option('--port <n>', 'port to listen on').env('PORT').default('8080'))
     .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
     .addOption(new Option('--db <file>', 'SQLite database file').env('LONGRUN_DB').default(DEFAULT_DB_FILE))
     .addOption(
       new Option('--public-url <url>', 'base URL clients use (for Location and @odata.context)').env('LONGRUN_PUBLIC_URL'),
-    )
-    .addOption(
-      new Option('--auth <mode>', 'authentication: jwt (default) or none').env('LONGRUN_AUTH').choices(['jwt', 'none']).default('jwt'),
     )
     .addOption(
       new Option('--scenarios <json-or-file>', 'timing/outcome of built-in scenarios, e.g. {"default":{"durationMs":500}}').env(
@@ -58,8 +58,10 @@ Examples:
     .action(async (flags: ServeFlags) => {
       const port = integer('--port', flags.port, 0, 65535);
       const dbFile = resolve(flags.db);
+      const authConfig = await authConfigFrom(flags, dataDirOf(dbFile));
       const node = await createLongrun({
         dbFile,
+        security: securityFor(authConfig),
         publicUrl: flags.publicUrl,
         logger: { level: flags.logLevel },
         scenarios: parseScenarios(flags.scenarios),
@@ -75,11 +77,29 @@ Examples:
       });
       const url = await node.listen(port, flags.host);
       node.app.log.info({ url, database: dbFile }, `longrun listening on ${url} (SQLite ${dbFile})`);
+      await announceAuth(node.app.log, authConfig, url);
       shutdownOn(['SIGINT', 'SIGTERM'], async (signal) => {
         node.app.log.info({ signal }, 'shutting down: finishing running handlers');
         await node.close();
       });
     });
+}
+
+/** Says how to authenticate: a ready-to-use dev token when the generated key is in use, a warning when auth is off. */
+async function announceAuth(log: FastifyBaseLogger, config: AuthConfig, url: string): Promise<void> {
+  if (config.mode === 'none') {
+    log.warn('authentication is OFF (--auth none): anyone who can reach this port can read and change every operation');
+    return;
+  }
+  if (!config.devKeyFile) {
+    log.info({ jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience }, 'bearer tokens required');
+    return;
+  }
+  const token = await mintToken(config, DEV_TOKEN_DEFAULTS);
+  log.info({ devKeyFile: config.devKeyFile }, 'dev signing key in use; mint more tokens with `longrun token`');
+  process.stdout.write(
+    `\nDev token (delegated admin, 12 h):\n${token}\n\nTry:\n  curl -H "Authorization: Bearer ${token}" ${url}/v1.0/operations\n\n`,
+  );
 }
 
 export function integer(flag: string, text: string, min: number, max: number): number {

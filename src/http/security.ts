@@ -2,9 +2,12 @@
  * What the HTTP layer needs from authentication and authorization, kept to one small interface so the
  * routes don't depend on how tokens are verified.
  */
+import type { Principal } from '../auth/principal.js';
 import type { FamilyName, PermissionSet } from '../families/families.js';
 
 export interface Caller {
+  /** The verified token's claims; undefined when auth is off. */
+  principal?: Principal;
   tenantId: string;
   /** Recorded in the history: `user:<oid>`, `app:<id>` or `anonymous`. */
   actor: string;
