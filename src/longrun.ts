@@ -97,7 +97,8 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
       if (!definition) throw new Error(`No handler named '${handler}' is registered.`);
       const version = o.version ?? 'v1.0';
       const resolved = resolvePath((o.collection ?? '/operations').replace(/^\//, ''), version, undefined);
-      if (!resolved || resolved.target.kind !== 'collection') throw badRequest(`'${o.collection}' is not an operations collection.`);
+      if (!resolved || resolved.target.kind !== 'collection')
+        throw badRequest(`'${o.collection}' is not an operations collection.`);
       const types = concreteTypesFor(resolved.family.declaredType, version);
       const { record } = await service.start(
         { tenantId: o.tenantId ?? '', scope: resolved.scope, family: resolved.family, types },

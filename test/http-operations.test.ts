@@ -11,13 +11,29 @@ const json = async (res: Response) => (await res.json()) as Record<string, any>;
 
 /** Every family's collections, with the type a created operation gets. */
 const COLLECTIONS = [
-  { version: 'v1.0', path: '/users/alice@contoso.com/authentication/operations', type: 'longRunningOperation' },
-  { version: 'beta', path: '/users/alice@contoso.com/authentication/operations', type: 'longRunningOperation' },
+  {
+    version: 'v1.0',
+    path: '/users/alice@contoso.com/authentication/operations',
+    type: 'longRunningOperation',
+  },
+  {
+    version: 'beta',
+    path: '/users/alice@contoso.com/authentication/operations',
+    type: 'longRunningOperation',
+  },
   { version: 'v1.0', path: '/me/authentication/operations', type: 'longRunningOperation' },
-  { version: 'beta', path: '/identityGovernance/roleManagementAlerts/operations', type: 'longRunningOperation' },
+  {
+    version: 'beta',
+    path: '/identityGovernance/roleManagementAlerts/operations',
+    type: 'longRunningOperation',
+  },
   { version: 'beta', path: '/external/industryData/operations', type: 'industryData.fileValidateOperation' },
   { version: 'v1.0', path: '/security/attackSimulation/operations', type: 'attackSimulationOperation' },
-  { version: 'v1.0', path: '/employeeExperience/engagementAsyncOperations', type: 'engagementAsyncOperation' },
+  {
+    version: 'v1.0',
+    path: '/employeeExperience/engagementAsyncOperations',
+    type: 'engagementAsyncOperation',
+  },
   { version: 'v1.0', path: '/sites/contoso.sharepoint.com,1,2/operations', type: 'richLongRunningOperation' },
   { version: 'beta', path: '/sites/site-1/lists/Documents/operations', type: 'richLongRunningOperation' },
   { version: 'v1.0', path: '/operations', type: 'longRunningOperation' },
@@ -50,10 +66,14 @@ describe.each(COLLECTIONS)('$version$path', ({ version, path, type }) => {
     expect(read.status).toBe(200);
     expect(read.headers.get('retry-after')).toBe('1');
     const readBody = await json(read);
-    expect(readBody['@odata.context']).toMatch(new RegExp(`/${version.replace('.', '\\.')}/\\$metadata#.+/\\$entity$`));
+    expect(readBody['@odata.context']).toMatch(
+      new RegExp(`/${version.replace('.', '\\.')}/\\$metadata#.+/\\$entity$`),
+    );
     expect(readBody).toEqual(op);
 
-    const running = await server.request('PATCH', `${base}/${encodeURIComponent(op.id)}`, { body: { status: 'running' } });
+    const running = await server.request('PATCH', `${base}/${encodeURIComponent(op.id)}`, {
+      body: { status: 'running' },
+    });
     expect(running.status).toBe(200);
     const runningBody = await json(running);
     expect(runningBody.status).toBe('running');
@@ -64,11 +84,17 @@ describe.each(COLLECTIONS)('$version$path', ({ version, path, type }) => {
     });
     expect((await json(done)).status).toBe('succeeded');
 
-    const selected = await server.request('GET', `${base}/${encodeURIComponent(op.id)}?$select=status,resourceLocation`);
+    const selected = await server.request(
+      'GET',
+      `${base}/${encodeURIComponent(op.id)}?$select=status,resourceLocation`,
+    );
     const selectedBody = await json(selected);
     expect(selected.headers.get('retry-after')).toBeNull();
     expect(selectedBody['@odata.context']).toMatch(/\(status,resourceLocation\)\/\$entity$/);
-    expect(selectedBody).toMatchObject({ status: 'succeeded', resourceLocation: 'https://example.com/result/1' });
+    expect(selectedBody).toMatchObject({
+      status: 'succeeded',
+      resourceLocation: 'https://example.com/result/1',
+    });
     expect(selectedBody.id).toBeUndefined();
 
     const list = await json(await server.request('GET', `${base}?$filter=id eq '${op.id}'`));
@@ -86,7 +112,10 @@ describe.each(COLLECTIONS)('$version$path', ({ version, path, type }) => {
 
 describe('routes', () => {
   it('answers 404 for beta-only families under /v1.0', async () => {
-    for (const path of ['/identityGovernance/roleManagementAlerts/operations', '/external/industryData/operations']) {
+    for (const path of [
+      '/identityGovernance/roleManagementAlerts/operations',
+      '/external/industryData/operations',
+    ]) {
       const res = await server.request('GET', `/v1.0${path}`);
       expect(res.status).toBe(404);
       expect((await json(res)).error.code).toBe('itemNotFound');
@@ -109,11 +138,21 @@ describe('routes', () => {
   });
 
   it('keeps operations in their collection', async () => {
-    const created = await json(await server.request('POST', '/v1.0/users/alice/authentication/operations', { body: {} }));
-    expect((await server.request('GET', `/v1.0/users/alice/authentication/operations/${created.id}`)).status).toBe(200);
-    expect((await server.request('GET', `/v1.0/users('alice')/authentication/operations/${created.id}`)).status).toBe(200);
-    expect((await server.request('GET', `/v1.0/users/ALICE/authentication/operations/${created.id}`)).status).toBe(200);
-    expect((await server.request('GET', `/v1.0/users/bob/authentication/operations/${created.id}`)).status).toBe(404);
+    const created = await json(
+      await server.request('POST', '/v1.0/users/alice/authentication/operations', { body: {} }),
+    );
+    expect(
+      (await server.request('GET', `/v1.0/users/alice/authentication/operations/${created.id}`)).status,
+    ).toBe(200);
+    expect(
+      (await server.request('GET', `/v1.0/users('alice')/authentication/operations/${created.id}`)).status,
+    ).toBe(200);
+    expect(
+      (await server.request('GET', `/v1.0/users/ALICE/authentication/operations/${created.id}`)).status,
+    ).toBe(200);
+    expect(
+      (await server.request('GET', `/v1.0/users/bob/authentication/operations/${created.id}`)).status,
+    ).toBe(404);
     expect((await server.request('GET', `/v1.0/operations/${created.id}`)).status).toBe(404);
     expect((await server.request('GET', `/v1.0/sites/s/operations/${created.id}`)).status).toBe(404);
   });
@@ -121,8 +160,13 @@ describe('routes', () => {
   it('serves beta getOperationStatus for site-creation operations only', async () => {
     const res = await server.request('GET', `/beta/sites/getOperationStatus(operationId='nope')`);
     expect(res.status).toBe(404);
-    expect((await server.request('GET', `/v1.0/sites/getOperationStatus(operationId='nope')`)).status).toBe(404);
-    expect((await server.request('PATCH', `/beta/sites/getOperationStatus(operationId='nope')`, { body: {} })).status).toBe(405);
+    expect((await server.request('GET', `/v1.0/sites/getOperationStatus(operationId='nope')`)).status).toBe(
+      404,
+    );
+    expect(
+      (await server.request('PATCH', `/beta/sites/getOperationStatus(operationId='nope')`, { body: {} }))
+        .status,
+    ).toBe(405);
   });
 });
 
@@ -138,7 +182,9 @@ describe('PATCH', () => {
     const unknown = await server.request('PATCH', `${base}/${op.id}`, { body: { colour: 'red' } });
     expect(unknown.status).toBe(400);
     expect((await json(unknown)).error.message).toContain("'colour'");
-    const ufv = await server.request('PATCH', `${base}/${op.id}`, { body: { status: 'unknownFutureValue', statusDetail: 'x' } });
+    const ufv = await server.request('PATCH', `${base}/${op.id}`, {
+      body: { status: 'unknownFutureValue', statusDetail: 'x' },
+    });
     expect(ufv.status).toBe(200);
     expect(await json(ufv)).toMatchObject({ status: 'notStarted', statusDetail: 'x' });
     const badStatus = await server.request('PATCH', `${base}/${op.id}`, { body: { status: 'done' } });
@@ -147,7 +193,9 @@ describe('PATCH', () => {
       body: { '@odata.type': '#microsoft.graph.richLongRunningOperation', status: 'running' },
     });
     expect(badType.status).toBe(400);
-    const badTime = await server.request('PATCH', `${base}/${op.id}`, { body: { lastActionDateTime: 'yesterday' } });
+    const badTime = await server.request('PATCH', `${base}/${op.id}`, {
+      body: { lastActionDateTime: 'yesterday' },
+    });
     expect(badTime.status).toBe(400);
   });
 
@@ -161,7 +209,9 @@ describe('PATCH', () => {
     expect(set.lastActionDateTime).toBe('2024-01-02T02:04:05.1234560Z');
     const again = await server.request('PATCH', `${base}/${op.id}`, { body: { status: 'running' } });
     expect(again.status).toBe(409);
-    expect((await server.request('PATCH', `${base}/${op.id}`, { body: { status: 'failed' } })).status).toBe(200);
+    expect((await server.request('PATCH', `${base}/${op.id}`, { body: { status: 'failed' } })).status).toBe(
+      200,
+    );
   });
 
   it('honours Prefer: return=minimal', async () => {
@@ -186,15 +236,23 @@ describe('PATCH', () => {
       type: 'contentTypeCopy',
       error: { code: 'x', message: 'y', target: null, details: [], innerError: null },
     });
-    expect((await server.request('PATCH', `${site}/${op.id}`, { body: { percentageComplete: 101 } })).status).toBe(400);
-    expect((await server.request('PATCH', `${site}/${op.id}`, { body: { percentageComplete: '4' } })).status).toBe(400);
+    expect(
+      (await server.request('PATCH', `${site}/${op.id}`, { body: { percentageComplete: 101 } })).status,
+    ).toBe(400);
+    expect(
+      (await server.request('PATCH', `${site}/${op.id}`, { body: { percentageComplete: '4' } })).status,
+    ).toBe(400);
 
     const sim = '/v1.0/security/attackSimulation/operations';
     const simOp = await json(await server.request('POST', sim, { body: { type: 'createSimulation' } }));
     expect(simOp).toMatchObject({ percentageCompleted: 0, type: 'createSimualation', tenantId: null });
-    expect((await server.request('PATCH', `${sim}/${simOp.id}`, { body: { percentageCompleted: null } })).status).toBe(400);
+    expect(
+      (await server.request('PATCH', `${sim}/${simOp.id}`, { body: { percentageCompleted: null } })).status,
+    ).toBe(400);
     const ignored = await json(
-      await server.request('PATCH', `${sim}/${simOp.id}`, { body: { type: 'unknownFutureValue', percentageCompleted: 7 } }),
+      await server.request('PATCH', `${sim}/${simOp.id}`, {
+        body: { type: 'unknownFutureValue', percentageCompleted: 7 },
+      }),
     );
     expect(ignored).toMatchObject({ type: 'createSimualation', percentageCompleted: 7 });
 
@@ -203,7 +261,10 @@ describe('PATCH', () => {
     expect(indOp).toMatchObject({ errors: [], warnings: [], validatedFiles: [] });
     const withErrors = await json(
       await server.request('PATCH', `${ind}/${indOp.id}`, {
-        body: { status: 'succeeded', errors: [{ code: 'RequiredFileNotFound', message: 'missing', target: 'orgs.csv' }] },
+        body: {
+          status: 'succeeded',
+          errors: [{ code: 'RequiredFileNotFound', message: 'missing', target: 'orgs.csv' }],
+        },
       }),
     );
     expect(withErrors.errors[0]).toMatchObject({ code: 'RequiredFileNotFound', target: 'orgs.csv' });
@@ -217,10 +278,14 @@ describe('POST', () => {
     const body = { id: 'client-chosen-1', statusDetail: 'queued' };
     const first = await server.request('POST', base, { body });
     expect(first.status).toBe(201);
-    const again = await server.request('POST', base, { body: { statusDetail: 'queued', id: 'client-chosen-1' } });
+    const again = await server.request('POST', base, {
+      body: { statusDetail: 'queued', id: 'client-chosen-1' },
+    });
     expect(again.status).toBe(200);
     expect((await json(again)).id).toBe('client-chosen-1');
-    const different = await server.request('POST', base, { body: { id: 'client-chosen-1', statusDetail: 'other' } });
+    const different = await server.request('POST', base, {
+      body: { id: 'client-chosen-1', statusDetail: 'other' },
+    });
     expect(different.status).toBe(409);
   });
 
@@ -234,7 +299,10 @@ describe('POST', () => {
       body: { '@odata.type': '#microsoft.graph.richLongRunningOperation', percentageComplete: 5 },
     });
     expect(rich.status).toBe(201);
-    expect(await json(rich)).toMatchObject({ '@odata.type': '#microsoft.graph.richLongRunningOperation', percentageComplete: 5 });
+    expect(await json(rich)).toMatchObject({
+      '@odata.type': '#microsoft.graph.richLongRunningOperation',
+      percentageComplete: 5,
+    });
     const wrong = await server.request('POST', '/v1.0/security/attackSimulation/operations', {
       body: { '@odata.type': '#microsoft.graph.richLongRunningOperation' },
     });
@@ -258,20 +326,34 @@ describe('DELETE', () => {
 describe('evolvable enum', () => {
   it('shows canceled only to clients that ask for unknown members', async () => {
     const prefer = { prefer: 'include-unknown-enum-members' };
-    const op = await json(await server.request('POST', '/v1.0/operations', { body: { statusDetail: 'enum-test' } }));
-    const res = await server.request('PATCH', `/v1.0/operations/${op.id}`, { body: { status: 'canceled' }, headers: prefer });
+    const op = await json(
+      await server.request('POST', '/v1.0/operations', { body: { statusDetail: 'enum-test' } }),
+    );
+    const res = await server.request('PATCH', `/v1.0/operations/${op.id}`, {
+      body: { status: 'canceled' },
+      headers: prefer,
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('preference-applied')).toBe('include-unknown-enum-members');
     expect((await json(res)).status).toBe('canceled');
-    expect((await json(await server.request('GET', `/v1.0/operations/${op.id}`))).status).toBe('unknownFutureValue');
-    expect((await json(await server.request('GET', `/v1.0/operations/${op.id}`, { headers: prefer }))).status).toBe('canceled');
+    expect((await json(await server.request('GET', `/v1.0/operations/${op.id}`))).status).toBe(
+      'unknownFutureValue',
+    );
+    expect(
+      (await json(await server.request('GET', `/v1.0/operations/${op.id}`, { headers: prefer }))).status,
+    ).toBe('canceled');
 
     const ufv = await json(
-      await server.request('GET', `/v1.0/operations?$filter=status eq 'unknownFutureValue' and statusDetail eq 'enum-test'`),
+      await server.request(
+        'GET',
+        `/v1.0/operations?$filter=status eq 'unknownFutureValue' and statusDetail eq 'enum-test'`,
+      ),
     );
     expect(ufv.value.map((o: any) => o.id)).toEqual([op.id]);
     const ufvWithPref = await json(
-      await server.request('GET', `/v1.0/operations?$filter=status eq 'unknownFutureValue'`, { headers: prefer }),
+      await server.request('GET', `/v1.0/operations?$filter=status eq 'unknownFutureValue'`, {
+        headers: prefer,
+      }),
     );
     expect(ufvWithPref.value).toEqual([]);
     expect((await server.request('GET', `/v1.0/operations?$filter=status eq 'canceled'`)).status).toBe(400);

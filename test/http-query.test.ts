@@ -60,11 +60,15 @@ describe('list query options', () => {
 
   it('pages the default order without repeats or gaps', async () => {
     const pages = await followAll(`${server.url}${base}?$top=7`);
-    expect(pages.flatMap(ids)).toEqual(Array.from({ length: 25 }, (_, i) => `op-${String(i).padStart(2, '0')}`));
+    expect(pages.flatMap(ids)).toEqual(
+      Array.from({ length: 25 }, (_, i) => `op-${String(i).padStart(2, '0')}`),
+    );
   });
 
   it('orders by several keys', async () => {
-    const body = await json(await get('$orderby=status desc,percentageComplete asc&$top=5&$select=id,status'));
+    const body = await json(
+      await get('$orderby=status desc,percentageComplete asc&$top=5&$select=id,status'),
+    );
     expect(body.value.map((o: any) => o.status)).toEqual(['failed', 'failed', 'failed', 'failed', 'failed']);
     expect(ids(body)).toEqual(['op-03', 'op-08', 'op-13', 'op-18', 'op-23']);
     expect(body['@odata.context']).toMatch(/operations\(id,status\)$/);
@@ -83,8 +87,8 @@ describe('list query options', () => {
     ["not (status eq 'running') and percentageComplete ge 40", 9],
     ["(status eq 'failed' or status eq 'succeeded') and percentageComplete lt 20", 2],
     ['createdDateTime ge 2024-01-01T00:00:20Z', 5],
-    ["statusDetail eq null", 16],
-    ["statusDetail ne null", 9],
+    ['statusDetail eq null', 16],
+    ['statusDetail ne null', 9],
     ["resourceLocation eq null and id ne 'op-00'", 24],
   ])('$filter=%s', async (filter, expected) => {
     const res = await get(`$filter=${encodeURIComponent(filter)}&$count=true`);
@@ -121,7 +125,9 @@ describe('list query options', () => {
 
 describe('errors and headers', () => {
   it('answers 404 for unknown routes, with request-id, Date and the echoed client-request-id', async () => {
-    const res = await fetch(`${server.url}/v1.0/nothing/here`, { headers: { 'client-request-id': 'abc-123' } });
+    const res = await fetch(`${server.url}/v1.0/nothing/here`, {
+      headers: { 'client-request-id': 'abc-123' },
+    });
     expect(res.status).toBe(404);
     expect(res.headers.get('request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.headers.get('client-request-id')).toBe('abc-123');
@@ -142,7 +148,10 @@ describe('errors and headers', () => {
   });
 
   it('answers 415 for a non-JSON body, 400 for malformed JSON, 413 for a body over 1 MiB', async () => {
-    const text = await server.request('PATCH', `${base}/op-01`, { body: 'status=running', headers: { 'content-type': 'text/plain' } });
+    const text = await server.request('PATCH', `${base}/op-01`, {
+      body: 'status=running',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(text.status).toBe(415);
     expect((await json(text)).error.code).toBe('unsupportedMediaType');
     const malformed = await server.request('PATCH', `${base}/op-01`, { body: '{"status": ' });

@@ -18,12 +18,20 @@ export interface AuthCliFlags {
 
 export function addAuthOptions(command: Command): Command {
   return command
-    .addOption(new Option('--auth <mode>', 'jwt (default: tokens required) or none (no auth; logs a warning)').choices(['jwt', 'none']))
+    .addOption(
+      new Option('--auth <mode>', 'jwt (default: tokens required) or none (no auth; logs a warning)').choices(
+        ['jwt', 'none'],
+      ),
+    )
     .addOption(new Option('--auth-secret <secret>', 'HS256 shared secret (env LONGRUN_AUTH_SECRET)'))
-    .addOption(new Option('--auth-public-key <pem-or-file>', 'RS256/ES256 public key (env LONGRUN_AUTH_PUBLIC_KEY)'))
+    .addOption(
+      new Option('--auth-public-key <pem-or-file>', 'RS256/ES256 public key (env LONGRUN_AUTH_PUBLIC_KEY)'),
+    )
     .addOption(new Option('--auth-jwks-url <url>', 'JWKS URL, e.g. Entra ID’s (env LONGRUN_AUTH_JWKS_URL)'))
     .addOption(new Option('--auth-issuer <iss>', 'expected iss, comma-separated (env LONGRUN_AUTH_ISSUER)'))
-    .addOption(new Option('--auth-audience <aud>', 'expected aud, comma-separated (env LONGRUN_AUTH_AUDIENCE)'));
+    .addOption(
+      new Option('--auth-audience <aud>', 'expected aud, comma-separated (env LONGRUN_AUTH_AUDIENCE)'),
+    );
 }
 
 /** The folder the dev signing key lives in: beside the SQLite file. */

@@ -30,20 +30,41 @@ export function serveCommand(): Command {
     .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
     .addOption(new Option('--db <file>', 'SQLite database file').env('LONGRUN_DB').default(DEFAULT_DB_FILE))
     .addOption(
-      new Option('--public-url <url>', 'base URL clients use (for Location and @odata.context)').env('LONGRUN_PUBLIC_URL'),
-    )
-    .addOption(
-      new Option('--scenarios <json-or-file>', 'timing/outcome of built-in scenarios, e.g. {"default":{"durationMs":500}}').env(
-        'LONGRUN_SCENARIOS',
+      new Option('--public-url <url>', 'base URL clients use (for Location and @odata.context)').env(
+        'LONGRUN_PUBLIC_URL',
       ),
     )
-    .addOption(new Option('--concurrency <n>', 'handlers run at once by this node').env('LONGRUN_CONCURRENCY').default('8'))
-    .addOption(new Option('--lease-ms <ms>', 'lease length; a dead worker’s operations are retaken after it').env('LONGRUN_LEASE_MS').default('30000'))
-    .addOption(new Option('--poll-ms <ms>', 'how often idle workers look for due work').env('LONGRUN_POLL_MS').default('1000'))
     .addOption(
-      new Option('--retention-hours <h>', 'keep finished operations this long (at least 24)').env('LONGRUN_RETENTION_HOURS').default('168'),
+      new Option(
+        '--scenarios <json-or-file>',
+        'timing/outcome of built-in scenarios, e.g. {"default":{"durationMs":500}}',
+      ).env('LONGRUN_SCENARIOS'),
     )
-    .addOption(new Option('--retry-after <s>', 'Retry-After seconds on 202s and unfinished reads').env('LONGRUN_RETRY_AFTER').default('1'))
+    .addOption(
+      new Option('--concurrency <n>', 'handlers run at once by this node')
+        .env('LONGRUN_CONCURRENCY')
+        .default('8'),
+    )
+    .addOption(
+      new Option('--lease-ms <ms>', 'lease length; a dead worker’s operations are retaken after it')
+        .env('LONGRUN_LEASE_MS')
+        .default('30000'),
+    )
+    .addOption(
+      new Option('--poll-ms <ms>', 'how often idle workers look for due work')
+        .env('LONGRUN_POLL_MS')
+        .default('1000'),
+    )
+    .addOption(
+      new Option('--retention-hours <h>', 'keep finished operations this long (at least 24)')
+        .env('LONGRUN_RETENTION_HOURS')
+        .default('168'),
+    )
+    .addOption(
+      new Option('--retry-after <s>', 'Retry-After seconds on 202s and unfinished reads')
+        .env('LONGRUN_RETRY_AFTER')
+        .default('1'),
+    )
     .option('--no-workers', 'serve HTTP only; run handlers elsewhere (longrun worker)')
     .addOption(new Option('--log-level <level>', 'pino log level').env('LONGRUN_LOG_LEVEL').default('info'))
     .addHelpText(
@@ -73,7 +94,9 @@ Examples:
               pollIntervalMs: integer('--poll-ms', flags.pollMs, 10, 3_600_000),
             }
           : false,
-        retention: { retentionMs: integer('--retention-hours', flags.retentionHours, 24, 87_600) * 3_600_000 },
+        retention: {
+          retentionMs: integer('--retention-hours', flags.retentionHours, 24, 87_600) * 3_600_000,
+        },
       });
       const url = await node.listen(port, flags.host);
       node.app.log.info({ url, database: dbFile }, `longrun listening on ${url} (SQLite ${dbFile})`);
@@ -88,15 +111,23 @@ Examples:
 /** Says how to authenticate: a ready-to-use dev token when the generated key is in use, a warning when auth is off. */
 async function announceAuth(log: FastifyBaseLogger, config: AuthConfig, url: string): Promise<void> {
   if (config.mode === 'none') {
-    log.warn('authentication is OFF (--auth none): anyone who can reach this port can read and change every operation');
+    log.warn(
+      'authentication is OFF (--auth none): anyone who can reach this port can read and change every operation',
+    );
     return;
   }
   if (!config.devKeyFile) {
-    log.info({ jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience }, 'bearer tokens required');
+    log.info(
+      { jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience },
+      'bearer tokens required',
+    );
     return;
   }
   const token = await mintToken(config, DEV_TOKEN_DEFAULTS);
-  log.info({ devKeyFile: config.devKeyFile }, 'dev signing key in use; mint more tokens with `longrun token`');
+  log.info(
+    { devKeyFile: config.devKeyFile },
+    'dev signing key in use; mint more tokens with `longrun token`',
+  );
   process.stdout.write(
     `\nDev token (delegated admin, 12 h):\n${token}\n\nTry:\n  curl -H "Authorization: Bearer ${token}" ${url}/v1.0/operations\n\n`,
   );

@@ -19,10 +19,20 @@ const list = (text: string | undefined) => text?.split(/[\s,]+/).filter(Boolean)
 export function tokenCommand(): Command {
   return addAuthOptions(new Command('token'))
     .description('Mint a bearer token with the dev key (or LONGRUN_AUTH_SECRET) of the server using --db.')
-    .addOption(new Option('--db <file>', 'the server’s SQLite file; its folder holds the dev key').env('LONGRUN_DB').default(DEFAULT_DB_FILE))
+    .addOption(
+      new Option('--db <file>', 'the server’s SQLite file; its folder holds the dev key')
+        .env('LONGRUN_DB')
+        .default(DEFAULT_DB_FILE),
+    )
     .option('--scopes <list>', 'delegated permissions (scp), space- or comma-separated')
-    .option('--roles <list>', 'application permissions (roles); without --scopes the token is an application token')
-    .option('--wids <list>', 'directory role template ids, e.g. 62e90394-69f5-4237-9190-012177145e10 (Global Administrator)')
+    .option(
+      '--roles <list>',
+      'application permissions (roles); without --scopes the token is an application token',
+    )
+    .option(
+      '--wids <list>',
+      'directory role template ids, e.g. 62e90394-69f5-4237-9190-012177145e10 (Global Administrator)',
+    )
     .option('--oid <id>', 'object id of the user or app')
     .option('--upn <upn>', 'user principal name')
     .option('--tid <id>', 'tenant id')

@@ -30,7 +30,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: true,
     genReqId: () => randomUUID(),
     // Graph's name for it; per-request logs are off by default (they cost more than the request).
-    logController: new LogController({ requestIdLogLabel: 'request-id', disableRequestLogging: !options.logRequests }),
+    logController: new LogController({
+      requestIdLogLabel: 'request-id',
+      disableRequestLogging: !options.logRequests,
+    }),
     // OData URLs carry parentheses, quotes and colons; the operations route parses paths itself.
     routerOptions: { maxParamLength: 2048, ignoreDuplicateSlashes: false },
   });
@@ -53,7 +56,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendGraphError(request, reply, new GraphError(404, 'itemNotFound', `No resource at '${request.url.split('?')[0]}'.`)),
+    sendGraphError(
+      request,
+      reply,
+      new GraphError(404, 'itemNotFound', `No resource at '${request.url.split('?')[0]}'.`),
+    ),
   );
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -65,7 +72,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return sendGraphError(
         request,
         reply,
-        new GraphError(503, 'serviceNotAvailable', 'The store is not reachable.', { headers: { 'Retry-After': '5' } }),
+        new GraphError(503, 'serviceNotAvailable', 'The store is not reachable.', {
+          headers: { 'Retry-After': '5' },
+        }),
       );
     }
   });

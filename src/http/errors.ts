@@ -27,12 +27,23 @@ export function toGraphError(error: unknown): GraphError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new GraphError(status, 'invalidRequest', e.message);
   }
-  return new GraphError(500, 'generalException', 'An unexpected error occurred; the request-id identifies it in the log.');
+  return new GraphError(
+    500,
+    'generalException',
+    'An unexpected error occurred; the request-id identifies it in the log.',
+  );
 }
 
-export function sendGraphError(request: FastifyRequest, reply: FastifyReply, error: GraphError): FastifyReply {
+export function sendGraphError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: GraphError,
+): FastifyReply {
   const clientRequestId = request.headers['client-request-id'];
-  const innerError: Record<string, string> = { date: new Date().toISOString().slice(0, 19), 'request-id': request.id };
+  const innerError: Record<string, string> = {
+    date: new Date().toISOString().slice(0, 19),
+    'request-id': request.id,
+  };
   if (typeof clientRequestId === 'string') innerError['client-request-id'] = clientRequestId;
   const body: Record<string, unknown> = { code: error.code, message: error.message };
   if (error.options.target) body.target = error.options.target;

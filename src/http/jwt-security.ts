@@ -32,7 +32,11 @@ export function jwtSecurity(verifier: TokenVerifier, directory: UserDirectory): 
       if (!decision.allowed) throw forbidden(decision);
       // Graph: "This API can't be performed on a user's own account."
       if (target.action === 'resetPassword' && target.userKey && isOwnAccount(caller, target.userKey)) {
-        throw new GraphError(403, 'accessDenied', "A password can't be reset through this API on your own account.");
+        throw new GraphError(
+          403,
+          'accessDenied',
+          "A password can't be reset through this API on your own account.",
+        );
       }
     },
 

@@ -17,7 +17,8 @@ import { resolvePath, type ResolvedPath } from './resolve.js';
 import { matchAction, runAction } from './actions/actions-route.js';
 import type { Access, Security } from './security.js';
 
-export const ODATA_JSON = 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8';
+export const ODATA_JSON =
+  'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8';
 
 export interface OperationsRouteOptions {
   version: ApiVersion;
@@ -58,13 +59,19 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       const serviceRoot = `${origin(request, options.publicUrl)}/${version}`;
       if (!resolved) {
         const actions = matchAction(path, version);
-        if (actions.length === 0) throw notFound(`Resource not found for the segment path '/${version}/${path}'.`);
+        if (actions.length === 0)
+          throw notFound(`Resource not found for the segment path '/${version}/${path}'.`);
         const matched = actions.find((a) => a.action.method === request.method);
         if (!matched) {
           const allow = actions.map((a) => a.action.method).join(', ');
-          throw new GraphError(405, 'methodNotAllowed', `The method ${request.method} is not allowed on this action.`, {
-            headers: { Allow: allow },
-          });
+          throw new GraphError(
+            405,
+            'methodNotAllowed',
+            `The method ${request.method} is not allowed on this action.`,
+            {
+              headers: { Allow: allow },
+            },
+          );
         }
         return runAction(request, reply, matched, {
           service,
@@ -84,9 +91,14 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       const method = request.method === 'HEAD' ? 'GET' : request.method;
       const allowed = ALLOWED[shape] ?? [];
       if (!allowed.includes(method)) {
-        throw new GraphError(405, 'methodNotAllowed', `The method ${request.method} is not allowed on this resource.`, {
-          headers: { Allow: allowed.join(', ') },
-        });
+        throw new GraphError(
+          405,
+          'methodNotAllowed',
+          `The method ${request.method} is not allowed on this resource.`,
+          {
+            headers: { Allow: allowed.join(', ') },
+          },
+        );
       }
       const access: Access = method === 'GET' ? 'read' : 'write';
       security.authorize(caller, access, { family: resolved.family.name, userKey: resolved.params.userId });
@@ -98,7 +110,10 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
         family: resolved.family,
         types: concreteTypesFor(resolved.family.declaredType, version),
       };
-      const ctx: CallContext = { actor: caller.actor, includeUnknownEnumMembers: prefs.includeUnknownEnumMembers };
+      const ctx: CallContext = {
+        actor: caller.actor,
+        includeUnknownEnumMembers: prefs.includeUnknownEnumMembers,
+      };
       const h = new Handler(service, request, reply, resolved, ref, ctx, prefs, serviceRoot, search, options);
       return h.dispatch(method);
     },
@@ -151,13 +166,21 @@ class Handler {
         { serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath, select: parsed.select },
         this.resolved.isFunction,
       ),
-      ...renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers, select: parsed.select }),
+      ...renderOperation(record, {
+        includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers,
+        select: parsed.select,
+      }),
     });
   }
 
   private async list(): Promise<FastifyReply> {
     const parsed = parseQueryOptions(this.search, this.queryContext('collection'));
-    const query = { filter: parsed.filter, orderBy: parsed.orderBy, top: parsed.top, after: parsed.skiptoken };
+    const query = {
+      filter: parsed.filter,
+      orderBy: parsed.orderBy,
+      top: parsed.top,
+      after: parsed.skiptoken,
+    };
     const [{ records, hasMore }, count] = await Promise.all([
       this.service.list(this.ref, query),
       parsed.count ? this.service.count(this.ref, parsed.filter) : Promise.resolve(undefined),
@@ -171,7 +194,10 @@ class Handler {
     };
     if (count !== undefined) body['@odata.count'] = count;
     body.value = records.map((r) =>
-      renderOperation(r, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers, select: parsed.select }),
+      renderOperation(r, {
+        includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers,
+        select: parsed.select,
+      }),
     );
     if (hasMore) {
       const params = new URLSearchParams(this.search);
@@ -180,7 +206,8 @@ class Handler {
         queryFingerprint(params.get('$filter') ?? undefined, params.get('$orderby') ?? undefined),
       );
       const path = (this.request.raw.url ?? '').split('?')[0];
-      body['@odata.nextLink'] = `${origin(this.request, this.options.publicUrl)}${path}?${nextLinkQuery(this.search, token)}`;
+      body['@odata.nextLink'] =
+        `${origin(this.request, this.options.publicUrl)}${path}?${nextLinkQuery(this.search, token)}`;
     }
     return this.json(200, body);
   }
@@ -194,7 +221,10 @@ class Handler {
   private async create(): Promise<FastifyReply> {
     const { record, created } = await this.service.create(this.ref, this.request.body, this.ctx);
     const path = (this.request.raw.url ?? '').split('?')[0].replace(/\/$/, '');
-    this.reply.header('Location', `${origin(this.request, this.options.publicUrl)}${path}/${encodeURIComponent(record.id)}`);
+    this.reply.header(
+      'Location',
+      `${origin(this.request, this.options.publicUrl)}${path}/${encodeURIComponent(record.id)}`,
+    );
     return this.respondWithOperation(created ? 201 : 200, record);
   }
 
@@ -210,7 +240,10 @@ class Handler {
     const location = `${origin(this.request, this.options.publicUrl)}${path}`;
     this.reply.header('Location', location).header('Retry-After', String(this.options.retryAfterSeconds));
     return this.json(202, {
-      '@odata.context': entityContext({ serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath }),
+      '@odata.context': entityContext({
+        serviceRoot: this.serviceRoot,
+        contextPath: this.resolved.contextPath,
+      }),
       ...renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers }),
     });
   }
@@ -227,7 +260,10 @@ class Handler {
       return this.reply.code(204).send();
     }
     return this.json(status, {
-      '@odata.context': entityContext({ serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath }),
+      '@odata.context': entityContext({
+        serviceRoot: this.serviceRoot,
+        contextPath: this.resolved.contextPath,
+      }),
       ...renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers }),
     });
   }

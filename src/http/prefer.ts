@@ -11,7 +11,11 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
   if (!header) return prefs;
   const text = Array.isArray(header) ? header.join(',') : header;
   for (const raw of text.split(',')) {
-    const [name, value] = raw.split(';')[0].trim().split('=').map((s) => s.trim());
+    const [name, value] = raw
+      .split(';')[0]
+      .trim()
+      .split('=')
+      .map((s) => s.trim());
     const lower = name.toLowerCase();
     if (lower === 'include-unknown-enum-members') prefs.includeUnknownEnumMembers = true;
     else if (lower === 'return' && value?.toLowerCase() === 'minimal') prefs.returnMinimal = true;

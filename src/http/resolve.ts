@@ -5,7 +5,13 @@
  * as `/users/{id}` and `/users('{id}')` address one user; `getOperationStatus(operationId='…')` is a
  * function call in a path segment.
  */
-import { FAMILIES, SITE_CREATION_SCOPE, family, type CollectionTemplate, type FamilyDef } from '../families/families.js';
+import {
+  FAMILIES,
+  SITE_CREATION_SCOPE,
+  family,
+  type CollectionTemplate,
+  type FamilyDef,
+} from '../families/families.js';
 import { badRequest } from '../model/errors.js';
 import type { ApiVersion } from '../model/types.js';
 
@@ -140,7 +146,8 @@ function targetOf(rest: Token[]): Target | undefined {
   if (first.args || first.text === '') return undefined;
   if (rest.length === 1) {
     if (!first.isKey && first.text === '$count') return { kind: 'count' };
-    if (!first.isKey && COLLECTION_ACTIONS.has(first.text)) return { kind: 'collectionAction', action: first.text };
+    if (!first.isKey && COLLECTION_ACTIONS.has(first.text))
+      return { kind: 'collectionAction', action: first.text };
     return { kind: 'item', id: first.text };
   }
   if (rest.length === 2 && !second.isKey && ITEM_ACTIONS.has(second.text)) {

@@ -68,9 +68,12 @@ export function filterableFields(types: readonly OperationTypeName[]): Map<strin
   for (const t of types) {
     for (let def = OPERATION_TYPES[t]; def; def = def.baseType ? OPERATION_TYPES[def.baseType] : undefined!) {
       for (const p of def.ownProperties) {
-        if (p.kind === 'string') fields.set(p.name, { name: p.name, storage: 'text', column: null, property: p });
-        else if (p.kind === 'int32') fields.set(p.name, { name: p.name, storage: 'int', column: null, property: p });
-        else if (p.kind === 'enum') fields.set(p.name, { name: p.name, storage: 'text', column: null, property: p });
+        if (p.kind === 'string')
+          fields.set(p.name, { name: p.name, storage: 'text', column: null, property: p });
+        else if (p.kind === 'int32')
+          fields.set(p.name, { name: p.name, storage: 'int', column: null, property: p });
+        else if (p.kind === 'enum')
+          fields.set(p.name, { name: p.name, storage: 'text', column: null, property: p });
       }
       if (!def.baseType) break;
     }

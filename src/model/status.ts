@@ -19,7 +19,14 @@ export type StatusValue = (typeof STATUS)[StatusName];
 
 export const SENTINEL = STATUS.unknownFutureValue;
 
-const NAMES: readonly StatusName[] = ['notStarted', 'running', 'succeeded', 'failed', 'unknownFutureValue', 'canceled'];
+const NAMES: readonly StatusName[] = [
+  'notStarted',
+  'running',
+  'succeeded',
+  'failed',
+  'unknownFutureValue',
+  'canceled',
+];
 
 export function statusName(value: StatusValue): StatusName {
   return NAMES[value];

@@ -214,12 +214,17 @@ export function isSubtypeOf(type: OperationTypeName, ancestor: OperationTypeName
 /** Concrete types usable in a collection declared as `declared`, in the given API version. */
 export function concreteTypesFor(declared: OperationTypeName, version: ApiVersion): OperationTypeName[] {
   return (Object.keys(OPERATION_TYPES) as OperationTypeName[]).filter(
-    (t) => !OPERATION_TYPES[t].abstract && OPERATION_TYPES[t].versions.includes(version) && isSubtypeOf(t, declared),
+    (t) =>
+      !OPERATION_TYPES[t].abstract &&
+      OPERATION_TYPES[t].versions.includes(version) &&
+      isSubtypeOf(t, declared),
   );
 }
 
 /** `#microsoft.graph.x` or `microsoft.graph.x` → type name. */
 export function typeFromODataType(odataType: string): OperationTypeName | undefined {
   const q = odataType.startsWith('#') ? odataType.slice(1) : odataType;
-  return (Object.keys(OPERATION_TYPES) as OperationTypeName[]).find((t) => OPERATION_TYPES[t].qualifiedName === q);
+  return (Object.keys(OPERATION_TYPES) as OperationTypeName[]).find(
+    (t) => OPERATION_TYPES[t].qualifiedName === q,
+  );
 }

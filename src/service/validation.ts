@@ -137,6 +137,7 @@ function checkId(value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
     throw badRequest(`'id' must be a non-empty string of at most ${MAX_ID_LENGTH} characters.`, 'id');
   }
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
   if (/[\u0000-\u001f/\\]/.test(value)) {
     throw badRequest("'id' must not contain control characters, '/' or '\\'.", 'id');
   }

@@ -95,7 +95,12 @@ export interface OperationStore {
   insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord>;
   get(key: OperationKey): Promise<OperationRecord | undefined>;
   findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<OperationRecord | undefined>;
-  update(key: OperationKey, changes: RecordChanges, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult>;
+  update(
+    key: OperationKey,
+    changes: RecordChanges,
+    guard: WriteGuard,
+    meta: WriteMeta,
+  ): Promise<UpdateResult>;
   /** Deletes only when `expectedVersion` matches (the caller checked it is terminal). */
   delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult>;
   /** Returns up to `query.top + 1` rows so the caller can tell whether another page exists. */

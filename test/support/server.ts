@@ -10,7 +10,11 @@ export interface TestServer {
   dir: string;
   dbFile: string;
   /** fetch relative to the server's root, JSON bodies encoded for you. */
-  request(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  request(
+    method: string,
+    path: string,
+    init?: { body?: unknown; headers?: Record<string, string> },
+  ): Promise<Response>;
   close(): Promise<void>;
 }
 

@@ -67,16 +67,20 @@ export class SqliteStore implements OperationStore {
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     );
     const applied = new Set(
-      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
+        (r) => r.version,
+      ),
     );
     for (const m of SQLITE_MIGRATIONS) {
       if (applied.has(m.version)) continue;
-      this.db.transaction(() => {
-        this.db.exec(m.sql);
-        this.db
-          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-          .run(m.version, m.name, now());
-      }).immediate();
+      this.db
+        .transaction(() => {
+          this.db.exec(m.sql);
+          this.db
+            .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+            .run(m.version, m.name, now());
+        })
+        .immediate();
     }
   }
 
@@ -135,9 +139,11 @@ export class SqliteStore implements OperationStore {
   }
 
   private getSync(key: OperationKey): OperationRecord | undefined {
-    const row = this.stmt(`SELECT * FROM operations WHERE ${KEY_WHERE}`).get(key.tenantId, key.scope, key.id) as
-      | OperationRow
-      | undefined;
+    const row = this.stmt(`SELECT * FROM operations WHERE ${KEY_WHERE}`).get(
+      key.tenantId,
+      key.scope,
+      key.id,
+    ) as OperationRow | undefined;
     return row && rowToRecord(row);
   }
 
@@ -173,7 +179,8 @@ export class SqliteStore implements OperationStore {
         const row = this.stmt(
           `UPDATE operations SET ${set}${set ? ', ' : ''}version = version + 1 WHERE seq = ? RETURNING *`,
         ).get(...cols.map(([, v]) => v), current.seq) as OperationRow;
-        if (meta.history !== false) this.recordEvent(key, current.status, changes.status ?? current.status, meta);
+        if (meta.history !== false)
+          this.recordEvent(key, current.status, changes.status ?? current.status, meta);
         return { ok: true, record: rowToRecord(row) };
       })
       .immediate();
@@ -207,7 +214,9 @@ export class SqliteStore implements OperationStore {
     const params: unknown[] = [tenantId, scope];
     let where = 'tenant_id = ? AND scope = ?';
     if (filter) where += ` AND (${compileFilter(sqliteDialect, filter, params)})`;
-    const row = this.stmt(`SELECT count(*) AS n FROM operations WHERE ${where}`).get(...params) as { n: number };
+    const row = this.stmt(`SELECT count(*) AS n FROM operations WHERE ${where}`).get(...params) as {
+      n: number;
+    };
     return row.n;
   }
 
@@ -247,7 +256,13 @@ export class SqliteStore implements OperationStore {
         const meta = { actor: `worker:${options.workerId}`, kind: 'claimed' };
         return due.map((d) => {
           const row = claimStmt.get(options.workerId, nowMs + options.leaseMs, at, d.seq) as OperationRow;
-          this.recordEvent({ tenantId: d.tenant_id, scope: d.scope, id: d.id }, d.status, STATUS.running, meta, at);
+          this.recordEvent(
+            { tenantId: d.tenant_id, scope: d.scope, id: d.id },
+            d.status,
+            STATUS.running,
+            meta,
+            at,
+          );
           return rowToRecord(row);
         });
       })
@@ -306,6 +321,7 @@ function terminalAtFor(status: number): number | null {
 
 /** terminal_at is set when a write moves the operation into a terminal state. */
 function terminalChange(from: number, to: number | undefined): number | undefined {
-  if (to === undefined || TERMINAL_STATUSES.includes(from) || !TERMINAL_STATUSES.includes(to)) return undefined;
+  if (to === undefined || TERMINAL_STATUSES.includes(from) || !TERMINAL_STATUSES.includes(to))
+    return undefined;
   return Date.now();
 }
