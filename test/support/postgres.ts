@@ -1,6 +1,7 @@
 // A throwaway PostgreSQL cluster for tests and benchmarks: initdb into a temp dir, start on a free port,
 // remove everything on stop. Uses the Debian server binaries (/usr/lib/postgresql/<v>/bin); no Docker.
 import { execFile, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -37,8 +38,10 @@ interface Cluster {
 }
 
 const clusters = new WeakMap<TestPostgres, Cluster>();
-/** Servers this process started and has not stopped yet, for the exit hook below. */
-const live = new Set<TestPostgres>();
+/** Clusters whose temp dir exists and that were not stopped yet: what the emergency cleanup must handle. */
+const owned = new Set<TestPostgres>();
+/** initdb/pg_ctl invocations still running, so an interrupted run can kill them too. */
+const runningTools = new Set<ChildProcess>();
 
 const DEBIAN_PG_ROOT = '/usr/lib/postgresql';
 const PG_OS_USER = 'postgres';
@@ -106,8 +109,13 @@ async function runAsPostgres(command: string, args: string[], cwd: string): Prom
   const [file, argv] = asPostgresUser(command, args);
   try {
     // cwd matters: as root our cwd may be unreadable for the postgres user, which initdb complains about.
-    const { stdout } = await execFileAsync(file, argv, { cwd, env: serverEnv(), maxBuffer: 16 << 20 });
-    return stdout;
+    const invocation = execFileAsync(file, argv, { cwd, env: serverEnv(), maxBuffer: 16 << 20 });
+    runningTools.add(invocation.child);
+    try {
+      return (await invocation).stdout;
+    } finally {
+      runningTools.delete(invocation.child);
+    }
   } catch (error) {
     const failed = error as Error & { stderr?: string; stdout?: string };
     throw new Error(
@@ -188,7 +196,6 @@ async function pgCtlStart(tp: TestPostgres, cluster: Cluster): Promise<void> {
     cluster.rootDir,
   );
   cluster.running = true;
-  live.add(tp);
   await waitUntilReady(adminUrl(tp.port));
 }
 
@@ -230,15 +237,6 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     stopped: false,
   };
   const dataDir = join(rootDir, 'data');
-  await mkdir(cluster.socketDir);
-  if (isRoot()) {
-    // mkdtemp makes a 0700 root-owned dir; the server (running as postgres) must own it to write the
-    // data dir, socket and log inside it.
-    const { uid, gid } = await postgresOsUser();
-    await chown(rootDir, uid, gid);
-    await chown(cluster.socketDir, uid, gid);
-  }
-
   const tp: TestPostgres = {
     url: '',
     dataDir,
@@ -246,9 +244,20 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     binDir,
     stop: () => stopCluster(tp),
   };
+  // Registered before anything else can fail, so every exit path removes the temp dir.
   clusters.set(tp, cluster);
+  owned.add(tp);
+  installEmergencyCleanup();
 
   try {
+    await mkdir(cluster.socketDir);
+    if (isRoot()) {
+      // mkdtemp makes a 0700 root-owned dir; the server (running as postgres) must own it to write the
+      // data dir, socket and log inside it.
+      const { uid, gid } = await postgresOsUser();
+      await chown(rootDir, uid, gid);
+      await chown(cluster.socketDir, uid, gid);
+    }
     // --no-locale/UTF8: identical collation everywhere, independent of the machine's locales.
     await runAsPostgres(
       join(binDir, 'initdb'),
@@ -293,7 +302,7 @@ async function stopCluster(tp: TestPostgres): Promise<void> {
       cluster.running = false;
     }
   } finally {
-    live.delete(tp);
+    owned.delete(tp);
     rmSync(cluster.rootDir, { recursive: true, force: true });
   }
 }
@@ -308,7 +317,6 @@ export async function stopServer(tp: TestPostgres): Promise<void> {
     cluster.rootDir,
   );
   cluster.running = false;
-  live.delete(tp);
 }
 
 /** Brings a server stopped by stopServer back on the same port and data dir (runs crash recovery). */
@@ -348,25 +356,56 @@ export async function createDatabase(baseUrl: string, name: string): Promise<str
   return url.toString();
 }
 
-// Safety net: if the process exits without calling stop() (a crashed run, a forgotten teardown), do not
-// leave a postmaster and its temp dir behind. Must be synchronous, hence execFileSync.
-process.on('exit', () => {
-  for (const tp of live) {
+/**
+ * Synchronously kills everything this process started: used when the process exits or is interrupted
+ * without stop() having run (Ctrl-C, a CI timeout's SIGTERM, a forgotten teardown). Otherwise each such
+ * run would leave a postmaster and its temp dir behind.
+ */
+function emergencyCleanup(): void {
+  // SIGTERM, not SIGKILL: runuser/su forward SIGTERM to the tool they run; SIGKILL would orphan it.
+  for (const tool of runningTools) tool.kill('SIGTERM');
+  for (const tp of owned) {
     const cluster = clusters.get(tp);
     if (!cluster) continue;
-    try {
-      const [file, argv] = asPostgresUser(join(tp.binDir, 'pg_ctl'), [
-        'stop',
-        '-w',
-        '-m',
-        'immediate',
-        '-D',
-        tp.dataDir,
-      ]);
-      execFileSync(file, argv, { cwd: cluster.rootDir, env: serverEnv(), stdio: 'ignore' });
-    } catch {
-      // Best effort; nothing useful to do while exiting.
+    // postmaster.pid also covers a server whose pg_ctl start was still in flight.
+    if (existsSync(join(tp.dataDir, 'postmaster.pid'))) {
+      try {
+        const [file, argv] = asPostgresUser(join(tp.binDir, 'pg_ctl'), [
+          'stop',
+          '-w',
+          '-m',
+          'immediate',
+          '-D',
+          tp.dataDir,
+        ]);
+        execFileSync(file, argv, { cwd: cluster.rootDir, env: serverEnv(), stdio: 'ignore' });
+      } catch {
+        // Best effort; nothing useful to do while exiting.
+      }
     }
     rmSync(cluster.rootDir, { recursive: true, force: true });
   }
-});
+  owned.clear();
+}
+
+let emergencyCleanupInstalled = false;
+
+function installEmergencyCleanup(): void {
+  if (emergencyCleanupInstalled) return;
+  emergencyCleanupInstalled = true;
+  // prependListener, not on: vitest's own exit/signal handlers call process.exit(), which ends the process
+  // on the spot, so listeners registered after them never run. 'exit' handlers must be synchronous, hence
+  // execFileSync above.
+  process.prependListener('exit', emergencyCleanup);
+  // Signals skip 'exit' handlers when nobody handles them, so catch them too.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = (): void => {
+      emergencyCleanup();
+      process.removeListener(signal, onSignal);
+      // Having a listener disabled Node's default "die on signal". If nobody else (e.g. vitest) handles
+      // the signal, re-raise it so the process still terminates the way the sender expects.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.prependListener(signal, onSignal);
+  }
+}
