@@ -27,6 +27,8 @@ export interface LongrunOptions {
   security?: Security;
   publicUrl?: string;
   retryAfterSeconds?: number;
+  /** The longest `Prefer: wait=N` honoured (seconds); default 60. */
+  maxWaitSeconds?: number;
   logger?: boolean | { level: string };
   /** Your handlers; the built-in scenario handler for Graph's actions is always registered. */
   handlers?: HandlerDefinition<never>[];
@@ -77,6 +79,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     security: options.security ?? OPEN_SECURITY,
     publicUrl: options.publicUrl,
     retryAfterSeconds: options.retryAfterSeconds,
+    maxWaitSeconds: options.maxWaitSeconds,
     logger: options.logger ?? false,
   });
   const worker = options.worker === false ? undefined : new Worker(service, registry, options.worker);

@@ -16,6 +16,8 @@ export interface AppOptions {
   publicUrl?: string;
   /** Retry-After (seconds) on reads of unfinished operations; default 1. */
   retryAfterSeconds?: number;
+  /** The longest `Prefer: wait=N` honoured, in seconds; default 60. */
+  maxWaitSeconds?: number;
   logger?: FastifyServerOptions['logger'];
   /** Log a line per request (default off). */
   logRequests?: boolean;
@@ -86,6 +88,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       security: options.security ?? OPEN_SECURITY,
       publicUrl: options.publicUrl?.replace(/\/$/, ''),
       retryAfterSeconds: options.retryAfterSeconds ?? 1,
+      maxWaitSeconds: options.maxWaitSeconds ?? 60,
     });
   }
   return app;

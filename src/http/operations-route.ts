@@ -7,9 +7,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GraphError, notFound } from '../model/errors.js';
 import { isTerminal } from '../model/status.js';
 import { concreteTypesFor, type ApiVersion } from '../model/types.js';
-import type { CallContext, CollectionRef, OperationService } from '../service/operation-service.js';
+import type { OperationRecord } from '../model/operation.js';
+import {
+  keyOf,
+  type CallContext,
+  type CollectionRef,
+  type OperationService,
+} from '../service/operation-service.js';
+import { waitForStatusChange } from '../service/wait.js';
+import { streamEvents } from './event-stream.js';
 import { cursorFor } from '../store/sql/query-sql.js';
-import { encodeSkiptoken, queryFingerprint } from './odata/skiptoken.js';
+import { encodeSkiptoken } from './odata/skiptoken.js';
 import { nextLinkQuery, parseQueryOptions } from './odata/options.js';
 import { parsePrefer, type Preferences } from './prefer.js';
 import { collectionContext, entityContext, renderOperation } from './render.js';
@@ -28,6 +36,8 @@ export interface OperationsRouteOptions {
   publicUrl?: string;
   /** Sent as Retry-After on reads of unfinished operations. */
   retryAfterSeconds: number;
+  /** The longest `Prefer: wait` honoured. */
+  maxWaitSeconds: number;
 }
 
 const ALLOWED: Record<string, readonly string[]> = {
@@ -36,6 +46,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   item: ['GET', 'PATCH', 'DELETE'],
   function: ['GET'],
   cancel: ['POST'],
+  events: ['GET'],
+  collectionAction: ['GET'],
 };
 
 export function origin(request: FastifyRequest, publicUrl: string | undefined): string {
@@ -151,15 +163,31 @@ class Handler {
         if (method === 'PATCH') return this.update(target.id);
         return this.remove(target.id);
       case 'itemAction':
-        return this.cancel(target.id);
+        return target.action === 'events' ? this.stream(target.id) : this.cancel(target.id);
       case 'collectionAction':
-        throw notFound();
+        return this.stream(undefined);
     }
   }
 
   private async read(id: string): Promise<FastifyReply> {
     const parsed = parseQueryOptions(this.search, this.queryContext('entity'));
-    const record = await this.service.get(this.ref, id);
+    let record: OperationRecord;
+    if (this.prefs.wait !== undefined && this.prefs.wait > 0) {
+      // Prefer: wait=N (RFC 7240): hold the read until the status changes or the time is up.
+      const seconds = Math.min(this.prefs.wait, this.options.maxWaitSeconds);
+      const aborted = new AbortController();
+      this.request.raw.once('close', () => aborted.abort());
+      ({ record } = await waitForStatusChange(
+        this.service.changes,
+        (key) => this.service.store.get(key),
+        keyOf(this.ref, id),
+        seconds * 1000,
+        aborted.signal,
+      ));
+      this.applied.push(`wait=${seconds}`);
+    } else {
+      record = await this.service.get(this.ref, id);
+    }
     if (!isTerminal(record.status)) this.reply.header('Retry-After', String(this.options.retryAfterSeconds));
     return this.json(200, {
       '@odata.context': entityContext(
@@ -200,10 +228,9 @@ class Handler {
       }),
     );
     if (hasMore) {
-      const params = new URLSearchParams(this.search);
       const token = encodeSkiptoken(
         cursorFor(parsed.orderBy, records[records.length - 1]),
-        queryFingerprint(params.get('$filter') ?? undefined, params.get('$orderby') ?? undefined),
+        parsed.fingerprint,
       );
       const path = (this.request.raw.url ?? '').split('?')[0];
       body['@odata.nextLink'] =
@@ -231,6 +258,17 @@ class Handler {
   private async update(id: string): Promise<FastifyReply> {
     const record = await this.service.update(this.ref, id, this.request.body, this.ctx);
     return this.respondWithOperation(200, record);
+  }
+
+  private async stream(id: string | undefined): Promise<FastifyReply> {
+    await streamEvents(this.request, this.reply, {
+      service: this.service,
+      ref: this.ref,
+      id,
+      render: (record) =>
+        renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers }),
+    });
+    return this.reply;
   }
 
   /** Bound action `cancel`: 202, with the operation's Location to watch it end. */

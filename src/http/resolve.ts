@@ -44,8 +44,8 @@ interface Token {
 const KEYED_NAMES = new Set(['users', 'sites', 'lists', 'operations', 'engagementAsyncOperations']);
 const KEY_FORM = /^([A-Za-z][A-Za-z0-9]*)\('((?:[^']|'')*)'\)$/s;
 const FUNCTION_FORM = /^getOperationStatus\(operationId='((?:[^']|'')*)'\)$/s;
-const ITEM_ACTIONS = new Set(['cancel']);
-const COLLECTION_ACTIONS = new Set<string>();
+const ITEM_ACTIONS = new Set(['cancel', 'events']);
+const COLLECTION_ACTIONS = new Set(['events']);
 
 export function tokenize(rawPath: string): Token[] {
   const parts = rawPath.split('/');

@@ -43,6 +43,8 @@ export interface OperationRecord {
   createdBy: string | null;
   /** Epoch ms at which it became terminal (drives retention). */
   terminalAt: number | null;
+  /** On records a write returns: the history event that write recorded (the event streams' id). */
+  eventSeq?: number;
 }
 
 /** The properties a client or handler can set. */

@@ -1,33 +1,60 @@
 /**
  * In-process notifications of operation changes, for waiters and streams on this node. Stores that span
- * nodes (PostgreSQL LISTEN/NOTIFY) feed remote changes into the same feed.
+ * nodes (PostgreSQL LISTEN/NOTIFY) feed remote changes into the same feed, without a record: listeners
+ * read the operation when they need it.
  */
-import { EventEmitter } from 'node:events';
 import type { OperationRecord } from '../model/operation.js';
 
 export interface OperationChange {
   tenantId: string;
   scope: string;
   id: string;
-  /** The operation after the change; undefined when it was deleted. */
+  /** The operation after the change; undefined when it was deleted or the change came from another node. */
   record?: OperationRecord;
   kind: string;
 }
 
-export class ChangeFeed {
-  private readonly emitter = new EventEmitter();
+type Listener = (change: OperationChange) => void;
 
-  constructor() {
-    // Every waiting request subscribes; the default limit of 10 is meant for leaks, not for this.
-    this.emitter.setMaxListeners(0);
-  }
+/**
+ * Listeners subscribe to everything, to one collection, or to one operation; a change is dispatched by map
+ * lookups, so ten thousand waiting requests cost nothing to the writes they are not waiting for.
+ */
+export class ChangeFeed {
+  private readonly all = new Set<Listener>();
+  private readonly byScope = new Map<string, Set<Listener>>();
+  private readonly byOperation = new Map<string, Set<Listener>>();
 
   publish(change: OperationChange): void {
-    this.emitter.emit('change', change);
+    for (const l of this.all) l(change);
+    this.byScope.get(scopeKey(change.tenantId, change.scope))?.forEach((l) => l(change));
+    this.byOperation.get(operationKey(change))?.forEach((l) => l(change));
   }
 
-  subscribe(listener: (change: OperationChange) => void): () => void {
-    this.emitter.on('change', listener);
-    return () => this.emitter.off('change', listener);
+  subscribe(listener: Listener): () => void {
+    this.all.add(listener);
+    return () => this.all.delete(listener);
   }
+
+  subscribeScope(tenantId: string, scope: string, listener: Listener): () => void {
+    return add(this.byScope, scopeKey(tenantId, scope), listener);
+  }
+
+  subscribeOperation(key: { tenantId: string; scope: string; id: string }, listener: Listener): () => void {
+    return add(this.byOperation, operationKey(key), listener);
+  }
+}
+
+const scopeKey = (tenantId: string, scope: string) => `${tenantId}\u0000${scope}`;
+const operationKey = (k: { tenantId: string; scope: string; id: string }) =>
+  `${k.tenantId}\u0000${k.scope}\u0000${k.id}`;
+
+function add(map: Map<string, Set<Listener>>, key: string, listener: Listener): () => void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(listener);
+  return () => {
+    set.delete(listener);
+    if (set.size === 0 && map.get(key) === set) map.delete(key);
+  };
 }

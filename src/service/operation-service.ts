@@ -69,7 +69,10 @@ export class OperationService {
   }
 
   /** A page of the collection, and whether another page follows. */
-  async list(ref: CollectionRef, query: ListQuery): Promise<{ records: OperationRecord[]; hasMore: boolean }> {
+  async list(
+    ref: CollectionRef,
+    query: ListQuery,
+  ): Promise<{ records: OperationRecord[]; hasMore: boolean }> {
     const rows = await this.store.list(ref.tenantId, ref.scope, query);
     const hasMore = rows.length > query.top;
     return { records: hasMore ? rows.slice(0, query.top) : rows, hasMore };
@@ -90,7 +93,10 @@ export class OperationService {
   ): Promise<{ record: OperationRecord; created: boolean }> {
     const body = asObjectBody(rawBody);
     const type = typeForCreate(body, ref.types, ref.family.defaultType);
-    const { id, changes } = validateBody(type, body, { mode: 'create', includeUnknownEnumMembers: ctx.includeUnknownEnumMembers });
+    const { id, changes } = validateBody(type, body, {
+      mode: 'create',
+      includeUnknownEnumMembers: ctx.includeUnknownEnumMembers,
+    });
     const requestHash = hashBody(body);
     const createdDateTime = changes.createdDateTime ?? now();
     try {
@@ -114,7 +120,10 @@ export class OperationService {
     } catch (e) {
       if (e instanceof DuplicateKeyError) {
         if (e.existing.requestHash === requestHash) return { record: e.existing, created: false };
-        throw conflict(`An operation with id '${id}' already exists in this collection with different properties.`, 'nameAlreadyExists');
+        throw conflict(
+          `An operation with id '${id}' already exists in this collection with different properties.`,
+          'nameAlreadyExists',
+        );
       }
       throw e;
     }
@@ -141,7 +150,9 @@ export class OperationService {
     id: string,
     ctx: CallContext,
     kind: string,
-    decide: (current: OperationRecord) => OperationChanges & Pick<RecordChanges, 'cancelRequested' | 'leaseOwner'>,
+    decide: (
+      current: OperationRecord,
+    ) => OperationChanges & Pick<RecordChanges, 'cancelRequested' | 'leaseOwner'>,
     /** When it returns true after `decide`, nothing is written and the current operation is returned. */
     skip: () => boolean = () => false,
   ): Promise<OperationRecord> {
@@ -170,7 +181,8 @@ export class OperationService {
         this.publish(result.record, kind);
         return result.record;
       }
-      if (result.reason === 'notFound') throw notFound(`The operation '${id}' does not exist in this collection.`);
+      if (result.reason === 'notFound')
+        throw notFound(`The operation '${id}' does not exist in this collection.`);
     }
     throw conflict('The operation is being changed by others; try again.', 'resourceModified');
   }
@@ -186,12 +198,17 @@ export class OperationService {
           'The operation has not finished; cancel it first (POST .../cancel), then delete it once it is canceled.',
         );
       }
-      const result = await this.store.delete(key, { expectedVersion: current.version }, { actor: ctx.actor, kind: 'deleted' });
+      const result = await this.store.delete(
+        key,
+        { expectedVersion: current.version },
+        { actor: ctx.actor, kind: 'deleted' },
+      );
       if (result.ok) {
         this.changes.publish({ ...key, kind: 'deleted' });
         return;
       }
-      if (result.reason === 'notFound') throw notFound(`The operation '${id}' does not exist in this collection.`);
+      if (result.reason === 'notFound')
+        throw notFound(`The operation '${id}' does not exist in this collection.`);
     }
     throw conflict('The operation is being changed by others; try again.', 'resourceModified');
   }
@@ -247,7 +264,10 @@ export class OperationService {
 
   private replay(existing: OperationRecord, request: StartRequest): OperationRecord {
     if (existing.requestHash !== (request.requestHash ?? null)) {
-      throw conflict('The Idempotency-Key was already used with a different request.', 'idempotencyKeyReused');
+      throw conflict(
+        'The Idempotency-Key was already used with a different request.',
+        'idempotencyKeyReused',
+      );
     }
     return existing;
   }
@@ -259,18 +279,32 @@ export class OperationService {
    */
   async cancel(ref: CollectionRef, id: string, ctx: CallContext): Promise<OperationRecord> {
     let alreadyCanceled: OperationRecord | undefined;
-    const record = await this.modify(ref, id, ctx, 'cancelRequested', (current) => {
-      if (current.status === STATUS.canceled || (current.cancelRequested && !isTerminal(current.status))) {
-        alreadyCanceled = current;
-        return {};
-      }
-      if (isTerminal(current.status)) {
-        throw conflict(`The operation has already ${current.status === STATUS.succeeded ? 'succeeded' : 'failed'}; it can't be canceled.`);
-      }
-      const leased = current.leaseOwner !== null && current.runAt !== null && current.runAt > Date.now();
-      if (leased) return { cancelRequested: true, statusDetail: 'Cancellation requested.' };
-      return { status: STATUS.canceled, cancelRequested: true, leaseOwner: null, statusDetail: 'Canceled before it started.' };
-    }, () => alreadyCanceled !== undefined);
+    const record = await this.modify(
+      ref,
+      id,
+      ctx,
+      'cancelRequested',
+      (current) => {
+        if (current.status === STATUS.canceled || (current.cancelRequested && !isTerminal(current.status))) {
+          alreadyCanceled = current;
+          return {};
+        }
+        if (isTerminal(current.status)) {
+          throw conflict(
+            `The operation has already ${current.status === STATUS.succeeded ? 'succeeded' : 'failed'}; it can't be canceled.`,
+          );
+        }
+        const leased = current.leaseOwner !== null && current.runAt !== null && current.runAt > Date.now();
+        if (leased) return { cancelRequested: true, statusDetail: 'Cancellation requested.' };
+        return {
+          status: STATUS.canceled,
+          cancelRequested: true,
+          leaseOwner: null,
+          statusDetail: 'Canceled before it started.',
+        };
+      },
+      () => alreadyCanceled !== undefined,
+    );
     return alreadyCanceled ?? record;
   }
 
@@ -329,7 +363,9 @@ export function hashBody(body: unknown): string {
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);

@@ -88,7 +88,8 @@ export function validateBody(type: OperationTypeName, body: Json, options: Valid
     if (name.startsWith('@')) continue; // instance annotations (@odata.type checked above)
     switch (name) {
       case 'id':
-        if (options.mode === 'update') throw badRequest("The property 'id' is read-only and can't be updated.", 'id');
+        if (options.mode === 'update')
+          throw badRequest("The property 'id' is read-only and can't be updated.", 'id');
         id = checkId(value);
         break;
       case 'status': {
@@ -122,7 +123,10 @@ export function validateBody(type: OperationTypeName, body: Json, options: Valid
 }
 
 /** Defaults for the non-nullable subtype properties a create body did not give. */
-export function defaultProps(type: OperationTypeName, given: Record<string, unknown> = {}): Record<string, unknown> {
+export function defaultProps(
+  type: OperationTypeName,
+  given: Record<string, unknown> = {},
+): Record<string, unknown> {
   const props: Record<string, unknown> = {};
   for (const p of subtypeProperties(type)) {
     if (p.name in given) props[p.name] = given[p.name];
@@ -167,12 +171,17 @@ function checkStatus(value: unknown, options: ValidationOptions) {
 
 function checkTimestamp(name: string, value: unknown): string {
   const t = typeof value === 'string' ? normalizeTimestamp(value) : undefined;
-  if (!t) throw badRequest(`'${name}' must be an ISO 8601 date-time with a time zone, e.g. 2024-01-01T00:00:00Z.`, name);
+  if (!t)
+    throw badRequest(
+      `'${name}' must be an ISO 8601 date-time with a time zone, e.g. 2024-01-01T00:00:00Z.`,
+      name,
+    );
   return t;
 }
 
 function checkNullableString(name: string, value: unknown): string | null {
-  if (value !== null && typeof value !== 'string') throw badRequest(`'${name}' must be a string or null.`, name);
+  if (value !== null && typeof value !== 'string')
+    throw badRequest(`'${name}' must be a string or null.`, name);
   return value;
 }
 
@@ -212,7 +221,10 @@ function checkEnum(name: string, def: EnumDef, value: unknown, options: Validati
   const member = typeof value === 'string' ? (def.aliases?.[value] ?? value) : undefined;
   const index = member === undefined ? -1 : def.members.indexOf(member);
   if (index < 0) {
-    throw badRequest(`'${String(value)}' is not a valid value for '${name}'; expected one of ${def.members.join(', ')}.`, name);
+    throw badRequest(
+      `'${String(value)}' is not a valid value for '${name}'; expected one of ${def.members.join(', ')}.`,
+      name,
+    );
   }
   if (member === 'unknownFutureValue') {
     if (options.mode === 'update') return IGNORED;
@@ -225,13 +237,15 @@ const ERROR_DETAIL_KEYS = ['code', 'message', 'target'];
 
 /** graph.publicError: code, details, innerError, message, target. innerError is an open type. */
 function checkPublicError(name: string, value: unknown): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(`'${name}' must be an object.`, name);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    fail(`'${name}' must be an object.`, name);
   const v = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const key of ['code', 'message', 'target']) out[key] = optionalString(`${name}.${key}`, v[key]);
   out.details = checkDetails(`${name}.details`, v.details);
   if (v.innerError !== undefined && v.innerError !== null) {
-    if (typeof v.innerError !== 'object' || Array.isArray(v.innerError)) fail(`'${name}.innerError' must be an object.`, name);
+    if (typeof v.innerError !== 'object' || Array.isArray(v.innerError))
+      fail(`'${name}.innerError' must be an object.`, name);
     const inner = { ...(v.innerError as Record<string, unknown>) };
     for (const key of ['code', 'message', 'target']) {
       if (key in inner) inner[key] = optionalString(`${name}.innerError.${key}`, inner[key]);
@@ -253,12 +267,16 @@ function checkDetails(name: string, value: unknown): unknown[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) fail(`'${name}' must be an array.`, name);
   return (value as unknown[]).map((d, i) => {
-    if (d === null || typeof d !== 'object' || Array.isArray(d)) fail(`'${name}[${i}]' must be an object.`, name);
+    if (d === null || typeof d !== 'object' || Array.isArray(d))
+      fail(`'${name}[${i}]' must be an object.`, name);
     const detail = d as Record<string, unknown>;
     for (const key of Object.keys(detail)) {
-      if (!ERROR_DETAIL_KEYS.includes(key)) fail(`Could not find a property named '${key}' on type 'microsoft.graph.publicErrorDetail'.`, name);
+      if (!ERROR_DETAIL_KEYS.includes(key))
+        fail(`Could not find a property named '${key}' on type 'microsoft.graph.publicErrorDetail'.`, name);
     }
-    return Object.fromEntries(ERROR_DETAIL_KEYS.map((k) => [k, optionalString(`${name}[${i}].${k}`, detail[k])]));
+    return Object.fromEntries(
+      ERROR_DETAIL_KEYS.map((k) => [k, optionalString(`${name}[${i}].${k}`, detail[k])]),
+    );
   });
 }
 

@@ -59,4 +59,9 @@ CREATE TABLE operation_events (
 CREATE INDEX operation_events_key ON operation_events (tenant_id, scope, id, event_seq);
 `,
   },
+  {
+    version: 2,
+    name: 'collection event streams',
+    sql: `CREATE INDEX operation_events_scope ON operation_events (tenant_id, scope, event_seq);`,
+  },
 ];

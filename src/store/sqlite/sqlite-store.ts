@@ -128,8 +128,7 @@ export class SqliteStore implements OperationStore {
           op.createdBy ?? null,
           terminalAtFor(op.status),
         ) as OperationRow;
-        this.recordEvent(op, null, op.status, meta);
-        return rowToRecord(row);
+        return { ...rowToRecord(row), eventSeq: this.recordEvent(op, null, op.status, meta) };
       })
       .immediate();
   }
@@ -179,9 +178,11 @@ export class SqliteStore implements OperationStore {
         const row = this.stmt(
           `UPDATE operations SET ${set}${set ? ', ' : ''}version = version + 1 WHERE seq = ? RETURNING *`,
         ).get(...cols.map(([, v]) => v), current.seq) as OperationRow;
-        if (meta.history !== false)
-          this.recordEvent(key, current.status, changes.status ?? current.status, meta);
-        return { ok: true, record: rowToRecord(row) };
+        const record = rowToRecord(row);
+        if (meta.history !== false) {
+          record.eventSeq = this.recordEvent(key, current.status, changes.status ?? current.status, meta);
+        }
+        return { ok: true, record };
       })
       .immediate();
   }
@@ -256,14 +257,8 @@ export class SqliteStore implements OperationStore {
         const meta = { actor: `worker:${options.workerId}`, kind: 'claimed' };
         return due.map((d) => {
           const row = claimStmt.get(options.workerId, nowMs + options.leaseMs, at, d.seq) as OperationRow;
-          this.recordEvent(
-            { tenantId: d.tenant_id, scope: d.scope, id: d.id },
-            d.status,
-            STATUS.running,
-            meta,
-            at,
-          );
-          return rowToRecord(row);
+          const key = { tenantId: d.tenant_id, scope: d.scope, id: d.id };
+          return { ...rowToRecord(row), eventSeq: this.recordEvent(key, d.status, STATUS.running, meta, at) };
         });
       })
       .immediate();
@@ -293,17 +288,37 @@ export class SqliteStore implements OperationStore {
     return { due: row.due, oldestDueAt: row.oldest };
   }
 
+  async eventsSince(
+    tenantId: string,
+    scope: string,
+    afterEventSeq: number,
+    options: { id?: string; limit: number },
+  ): Promise<OperationEvent[]> {
+    const rows = (
+      options.id === undefined
+        ? this.stmt(
+            'SELECT * FROM operation_events WHERE tenant_id = ? AND scope = ? AND event_seq > ? ORDER BY event_seq LIMIT ?',
+          ).all(tenantId, scope, afterEventSeq, options.limit)
+        : this.stmt(
+            `SELECT * FROM operation_events WHERE ${KEY_WHERE} AND event_seq > ? ORDER BY event_seq LIMIT ?`,
+          ).all(tenantId, scope, options.id, afterEventSeq, options.limit)
+    ) as EventRow[];
+    return rows.map(rowToEvent);
+  }
+
+  /** Records a history event; returns its event_seq. */
   private recordEvent(
     key: OperationKey,
     from: number | null,
     to: number,
     meta: WriteMeta,
     at: string = now(),
-  ): void {
-    this.stmt(
+  ): number {
+    const info = this.stmt(
       `INSERT INTO operation_events (tenant_id, scope, id, at, from_status, to_status, actor, kind)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(key.tenantId, key.scope, key.id, at, from, to, meta.actor, meta.kind);
+    return Number(info.lastInsertRowid);
   }
 }
 

@@ -1,0 +1,121 @@
+/**
+ * Server-Sent Events for one operation (`{collection}/{id}/events`) or a whole collection
+ * (`{collection}/events`): one event per change carrying the operation's JSON, `id:` set to the history
+ * event's sequence number so a client reconnecting with `Last-Event-ID` gets what it missed — from the
+ * history, so this holds across restarts and nodes — and a comment every 15 s to keep proxies from closing
+ * an idle stream.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { badRequest } from '../model/errors.js';
+import type { OperationRecord } from '../model/operation.js';
+import type { OperationChange } from '../service/changes.js';
+import type { CollectionRef, OperationService } from '../service/operation-service.js';
+
+export const KEEPALIVE_MS = 15_000;
+const REPLAY_LIMIT = 1000;
+
+export interface StreamOptions {
+  service: OperationService;
+  ref: CollectionRef;
+  /** One operation; the whole collection when undefined. */
+  id?: string;
+  render(record: OperationRecord): unknown;
+}
+
+export async function streamEvents(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  o: StreamOptions,
+): Promise<void> {
+  const lastEventId = parseLastEventId(request.headers['last-event-id']);
+  const { service, ref } = o;
+  if (o.id !== undefined) await service.get(ref, o.id); // 404 before the stream starts
+
+  // Subscribe first and hold live changes until the replay is written, so nothing falls between the two.
+  const held: OperationChange[] = [];
+  let live = false;
+  let lastSent = lastEventId ?? 0;
+  const onChange = (change: OperationChange) => {
+    if (live) void send(change);
+    else held.push(change);
+  };
+  const unsubscribe =
+    o.id === undefined
+      ? service.changes.subscribeScope(ref.tenantId, ref.scope, onChange)
+      : service.changes.subscribeOperation({ tenantId: ref.tenantId, scope: ref.scope, id: o.id }, onChange);
+
+  reply.hijack();
+  const out = reply.raw;
+  out.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'request-id': request.id,
+  });
+  out.write('retry: 2000\n\n');
+  const keepalive = setInterval(() => out.write(': keep-alive\n\n'), KEEPALIVE_MS);
+  const close = () => {
+    clearInterval(keepalive);
+    unsubscribe();
+  };
+  request.raw.on('close', close);
+
+  const write = (eventSeq: number | undefined, record: OperationRecord) => {
+    if (eventSeq !== undefined) {
+      if (eventSeq <= lastSent) return;
+      lastSent = eventSeq;
+    }
+    out.write(
+      `${eventSeq !== undefined ? `id: ${eventSeq}\n` : ''}data: ${JSON.stringify(o.render(record))}\n\n`,
+    );
+  };
+
+  // Serialize sends: a change from another node needs a read, and events must keep their order.
+  let queue: Promise<void> = Promise.resolve();
+  function send(change: OperationChange): Promise<void> {
+    queue = queue.then(async () => {
+      if (change.kind === 'deleted') {
+        out.write(`event: deleted\ndata: ${JSON.stringify({ id: change.id })}\n\n`);
+        return;
+      }
+      const record = change.record ?? (await service.store.get(change));
+      if (record) write(change.record?.eventSeq ?? (change as { eventSeq?: number }).eventSeq, record);
+    });
+    return queue.catch(() => {});
+  }
+
+  try {
+    if (lastEventId !== undefined) {
+      // What the client missed: every event after its last one, each with the operation as it is now.
+      const events = await service.store.eventsSince(ref.tenantId, ref.scope, lastEventId, {
+        id: o.id,
+        limit: REPLAY_LIMIT,
+      });
+      const current = new Map<string, OperationRecord | undefined>();
+      for (const e of events) {
+        if (!current.has(e.id)) current.set(e.id, await service.store.get(e));
+        const record = current.get(e.id);
+        if (record) write(e.eventSeq, record);
+      }
+    } else if (o.id !== undefined) {
+      const history = await service.store.eventsSince(ref.tenantId, ref.scope, 0, {
+        id: o.id,
+        limit: 1_000_000,
+      });
+      const record = await service.store.get({ tenantId: ref.tenantId, scope: ref.scope, id: o.id });
+      if (record) write(history.at(-1)?.eventSeq, record);
+    }
+  } catch (error) {
+    request.log.warn({ err: error }, 'event stream replay failed');
+  }
+  live = true;
+  for (const change of held.splice(0)) void send(change);
+}
+
+function parseLastEventId(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw badRequest('Last-Event-ID must be an event id this stream sent.');
+  return Number(value);
+}

@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectSse } from './support/sse.js';
+import { startTestServer, type TestServer } from './support/server.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer({ maxWaitSeconds: 5 });
+});
+afterAll(() => server.close());
+
+const json = async (res: Response) => (await res.json()) as Record<string, any>;
+const create = async (path = '/v1.0/operations') => json(await server.request('POST', path, { body: {} }));
+const patch = (id: string, body: unknown) => server.request('PATCH', `/v1.0/operations/${id}`, { body });
+
+describe('Prefer: wait', () => {
+  it('answers as soon as the status changes', async () => {
+    const op = await create();
+    const waiting = server.request('GET', `/v1.0/operations/${op.id}`, { headers: { prefer: 'wait=5' } });
+    await new Promise((r) => setTimeout(r, 100));
+    // A change that does not touch the status does not end the wait.
+    await patch(op.id, { statusDetail: 'still queued' });
+    await new Promise((r) => setTimeout(r, 100));
+    const before = Date.now();
+    await patch(op.id, { status: 'running' });
+    const res = await waiting;
+    expect(Date.now() - before).toBeLessThan(4000);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('preference-applied')).toBe('wait=5');
+    expect(await json(res)).toMatchObject({ status: 'running', statusDetail: 'still queued' });
+  });
+
+  it('answers with the unchanged operation when the time is up', async () => {
+    const op = await create();
+    const res = await server.request('GET', `/v1.0/operations/${op.id}`, { headers: { prefer: 'wait=1' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('preference-applied')).toBe('wait=1');
+    expect((await json(res)).status).toBe('notStarted');
+  });
+
+  it('answers at once for a terminal operation, and caps the wait', async () => {
+    const op = await create();
+    await patch(op.id, { status: 'succeeded' });
+    const res = await server.request('GET', `/v1.0/operations/${op.id}`, { headers: { prefer: 'wait=600' } });
+    expect(res.headers.get('preference-applied')).toBe('wait=5');
+    expect((await json(res)).status).toBe('succeeded');
+  });
+
+  it('answers 404 for a missing operation', async () => {
+    const res = await server.request('GET', `/v1.0/operations/missing`, { headers: { prefer: 'wait=2' } });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe('event streams', () => {
+  it('streams one operation: its current state, then every change', async () => {
+    const op = await create();
+    const sse = await connectSse(`${server.url}/v1.0/operations/${op.id}/events`);
+    expect(sse.status).toBe(200);
+    await sse.until((e) => e.length >= 1);
+    await patch(op.id, { status: 'running' });
+    await patch(op.id, { status: 'succeeded', resourceLocation: 'https://example.com/x' });
+    const events = await sse.until((e) => e.some((x) => JSON.parse(x.data).status === 'succeeded'));
+    sse.close();
+    expect(events.map((e) => JSON.parse(e.data).status)).toEqual(['notStarted', 'running', 'succeeded']);
+    const ids = events.map((e) => Number(e.id));
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('streams a collection and resumes from Last-Event-ID without a gap', async () => {
+    const path = '/v1.0/sites/sse-site/operations';
+    const sse = await connectSse(`${server.url}${path}/events`);
+    const a = await create(path);
+    const b = await create(path);
+    await sse.until((e) => e.length >= 2);
+    const lastSeen = sse.events.at(-1)!.id!;
+    sse.close();
+    // While the client is away:
+    await server.request('PATCH', `${path}/${a.id}`, { body: { status: 'running', percentageComplete: 10 } });
+    await server.request('PATCH', `${path}/${b.id}`, { body: { status: 'failed' } });
+    const resumed = await connectSse(`${server.url}${path}/events`, { 'last-event-id': lastSeen });
+    const events = await resumed.until((e) => e.length >= 2);
+    resumed.close();
+    const byId = new Map(events.map((e) => [JSON.parse(e.data).id, JSON.parse(e.data)]));
+    expect(byId.get(a.id)).toMatchObject({ status: 'running', percentageComplete: 10 });
+    expect(byId.get(b.id)).toMatchObject({ status: 'failed' });
+    expect(events.every((e) => Number(e.id) > Number(lastSeen))).toBe(true);
+  });
+
+  it('answers 404 for a stream of a missing operation and 400 for a bad Last-Event-ID', async () => {
+    expect((await fetch(`${server.url}/v1.0/operations/missing/events`)).status).toBe(404);
+    const res = await fetch(`${server.url}/v1.0/operations/events`, { headers: { 'last-event-id': 'abc' } });
+    expect(res.status).toBe(400);
+  });
+});
