@@ -4,6 +4,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { GraphError } from '../model/errors.js';
 import type { OperationService } from '../service/operation-service.js';
 import { sendGraphError, toGraphError } from './errors.js';
@@ -25,6 +26,30 @@ export interface AppOptions {
 
 export const BODY_LIMIT = 1024 * 1024;
 
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (a URL or headers over 16 KiB, broken
+ * framing) still get Graph's error envelope.
+ */
+function rejectMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const body = JSON.stringify({
+    error: {
+      code: tooLarge ? 'requestHeaderFieldsTooLarge' : 'invalidRequest',
+      message: tooLarge ? 'The URL or headers are larger than 16 KiB.' : 'The request is not valid HTTP.',
+      innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': randomUUID() },
+    },
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
@@ -38,6 +63,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }),
     // OData URLs carry parentheses, quotes and colons; the operations route parses paths itself.
     routerOptions: { maxParamLength: 2048, ignoreDuplicateSlashes: false },
+    clientErrorHandler: rejectMalformedRequest,
   });
 
   // Only JSON bodies are accepted; without this, Fastify would parse text/plain into a string.
