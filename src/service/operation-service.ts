@@ -317,7 +317,9 @@ export class OperationService {
 
   /**
    * A write by a worker's attempt, fenced by the token its claim got: undefined when the attempt is
-   * stale (its lease was taken over) or the operation is gone.
+   * stale (its lease was taken over), the operation is gone, or it already ended. The last case matters
+   * when the lease lapsed without another claim: a cancel (or a client's PATCH) may then end the
+   * operation without a new fencing token, and the stalled attempt must not end it a second time.
    */
   async attemptWrite(
     claimed: OperationRecord,
@@ -326,15 +328,24 @@ export class OperationService {
     /** A heartbeat is not an action on the operation: it neither moves lastActionDateTime nor enters the history. */
     options: { touch: boolean } = { touch: true },
   ): Promise<OperationRecord | undefined> {
-    const result = await this.store.update(
-      claimed,
-      options.touch ? { ...changes, lastActionDateTime: changes.lastActionDateTime ?? now() } : changes,
-      { fencingToken: claimed.fencingToken },
-      { actor: `worker:${claimed.leaseOwner ?? 'unknown'}`, kind, history: options.touch },
-    );
-    if (!result.ok) return undefined;
-    this.publish(result.record, kind);
-    return result.record;
+    let current = await this.store.get(claimed);
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      if (!current || current.fencingToken !== claimed.fencingToken) return undefined;
+      if (isTerminal(current.status)) return undefined;
+      const result = await this.store.update(
+        claimed,
+        options.touch ? { ...changes, lastActionDateTime: changes.lastActionDateTime ?? now() } : changes,
+        // The version guard makes "not terminal" part of the same atomic check as the fencing token.
+        { fencingToken: claimed.fencingToken, expectedVersion: current.version },
+        { actor: `worker:${claimed.leaseOwner ?? 'unknown'}`, kind, history: options.touch },
+      );
+      if (result.ok) {
+        this.publish(result.record, kind);
+        return result.record;
+      }
+      current = result.current;
+    }
+    throw conflict('The operation is being changed by others; try again.', 'resourceModified');
   }
 
   /** Removes operations that became terminal before `beforeMs`, at most `limit` of them. */
