@@ -7,6 +7,7 @@ import { HandlerRegistry, type HandlerDefinition } from './engine/handler.js';
 import { RetentionPurger, type RetentionOptions } from './engine/retention.js';
 import { scenarioHandler } from './engine/scenarios/scenario-handler.js';
 import type { ScenarioConfig } from './engine/scenarios/scenario.js';
+import { WebhookDeliverer, type DelivererOptions } from './engine/webhook-deliverer.js';
 import { Worker, type WorkerOptions } from './engine/worker.js';
 import { buildApp } from './http/app.js';
 import { resolvePath } from './http/resolve.js';
@@ -15,7 +16,9 @@ import { badRequest } from './model/errors.js';
 import type { OperationRecord } from './model/operation.js';
 import { concreteTypesFor, type ApiVersion, type OperationTypeName } from './model/types.js';
 import { ChangeFeed } from './service/changes.js';
+import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './service/notification-url.js';
 import { OperationService } from './service/operation-service.js';
+import { SubscriptionService } from './service/subscription-service.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { OperationStore } from './store/store.js';
 
@@ -37,6 +40,8 @@ export interface LongrunOptions {
   /** Worker settings, or false for a node that serves HTTP only. */
   worker?: WorkerOptions | false;
   retention?: RetentionOptions | false;
+  /** Webhook subscriptions: which notification URLs may be called, and delivery settings; false turns them off. */
+  webhooks?: (Partial<WebhookPolicy> & DelivererOptions) | false;
 }
 
 export interface StartOptions {
@@ -58,6 +63,7 @@ export interface Longrun {
   registry: HandlerRegistry;
   worker?: Worker;
   retention?: RetentionPurger;
+  deliverer?: WebhookDeliverer;
   /** Creates an operation run by the named handler. */
   start(handler: string, input: unknown, options?: StartOptions): Promise<OperationRecord>;
   /** Starts listening; resolves with the base URL. */
@@ -74,8 +80,13 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const service = new OperationService(store, new ChangeFeed());
   const registry = new HandlerRegistry().register(scenarioHandler(options.scenarios));
   for (const h of options.handlers ?? []) registry.register(h as HandlerDefinition);
+  const webhooks =
+    options.webhooks === false ? undefined : { ...DEFAULT_WEBHOOK_POLICY, ...options.webhooks };
+  const subscriptions =
+    webhooks && store.subscriptions ? new SubscriptionService(store.subscriptions, webhooks) : undefined;
   const app = await buildApp({
     service,
+    subscriptions,
     security: options.security ?? OPEN_SECURITY,
     publicUrl: options.publicUrl,
     retryAfterSeconds: options.retryAfterSeconds,
@@ -86,6 +97,12 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   worker?.start();
   const retention = options.retention === false ? undefined : new RetentionPurger(service, options.retention);
   retention?.start();
+  // Webhooks are delivered by nodes that run workers; HTTP-only nodes just accept subscriptions.
+  const deliverer =
+    subscriptions && webhooks && worker
+      ? new WebhookDeliverer(subscriptions, service, webhooks, webhooks)
+      : undefined;
+  deliverer?.start();
 
   let closed = false;
   return {
@@ -95,6 +112,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     registry,
     worker,
     retention,
+    deliverer,
     async start(handler, input, o = {}) {
       const definition = registry.get(handler);
       if (!definition) throw new Error(`No handler named '${handler}' is registered.`);
@@ -126,6 +144,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
       if (closed) return;
       closed = true;
       await worker?.stop(graceMs);
+      await deliverer?.stop();
       await retention?.stop();
       await app.close();
       await store.close();

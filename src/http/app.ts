@@ -7,12 +7,16 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { GraphError } from '../model/errors.js';
 import type { OperationService } from '../service/operation-service.js';
+import type { SubscriptionService } from '../service/subscription-service.js';
+import { subscriptionsRoute } from './subscriptions-route.js';
 import { sendGraphError, toGraphError } from './errors.js';
 import { operationsRoute } from './operations-route.js';
 import { OPEN_SECURITY, type Security } from './security.js';
 
 export interface AppOptions {
   service: OperationService;
+  /** Webhook subscriptions; /subscriptions answers 404 without them. */
+  subscriptions?: SubscriptionService;
   security?: Security;
   publicUrl?: string;
   /** Retry-After (seconds) on reads of unfinished operations; default 1. */
@@ -68,6 +72,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Only JSON bodies are accepted; without this, Fastify would parse text/plain into a string.
   app.removeContentTypeParser('text/plain');
+  // Graph's own examples POST actions with `Content-Type: application/json` and no body: that is "no body",
+  // not malformed JSON. Non-empty bodies go to Fastify's parser (which also refuses __proto__ poisoning).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    return parseJson(request, text, done);
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('request-id', request.id);
@@ -106,6 +119,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       );
     }
   });
+
+  if (options.subscriptions) {
+    subscriptionsRoute(app, {
+      subscriptions: options.subscriptions,
+      security: options.security ?? OPEN_SECURITY,
+      publicUrl: options.publicUrl?.replace(/\/$/, ''),
+    });
+  }
 
   for (const version of ['v1.0', 'beta'] as const) {
     operationsRoute(app, {

@@ -22,6 +22,7 @@ import { nextLinkQuery, parseQueryOptions } from './odata/options.js';
 import { parsePrefer, type Preferences } from './prefer.js';
 import { collectionContext, entityContext, renderOperation } from './render.js';
 import { resolvePath, type ResolvedPath } from './resolve.js';
+import { encodeSegment, origin } from './urls.js';
 import { matchAction, runAction } from './actions/actions-route.js';
 import type { Access, Security } from './security.js';
 
@@ -50,10 +51,6 @@ const ALLOWED: Record<string, readonly string[]> = {
   collectionAction: ['GET'],
 };
 
-export function origin(request: FastifyRequest, publicUrl: string | undefined): string {
-  return publicUrl ?? `${request.protocol}://${request.host}`;
-}
-
 export function operationsRoute(app: FastifyInstance, options: OperationsRouteOptions): void {
   const { version, service, security } = options;
   const prefix = `/${version}/`;
@@ -71,8 +68,16 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       const serviceRoot = `${origin(request, options.publicUrl)}/${version}`;
       if (!resolved) {
         const actions = matchAction(path, version);
-        if (actions.length === 0)
+        if (actions.length === 0) {
+          if (caller.me === undefined && /^me(\/|$)/.test(path)) {
+            throw new GraphError(
+              403,
+              'accessDenied',
+              "'/me' needs a delegated (user) token; application tokens have no signed-in user.",
+            );
+          }
           throw notFound(`Resource not found for the segment path '/${version}/${path}'.`);
+        }
         const matched = actions.find((a) => a.action.method === request.method);
         if (!matched) {
           const allow = actions.map((a) => a.action.method).join(', ');
@@ -250,7 +255,7 @@ class Handler {
     const path = (this.request.raw.url ?? '').split('?')[0].replace(/\/$/, '');
     this.reply.header(
       'Location',
-      `${origin(this.request, this.options.publicUrl)}${path}/${encodeURIComponent(record.id)}`,
+      `${origin(this.request, this.options.publicUrl)}${path}/${encodeSegment(record.id)}`,
     );
     return this.respondWithOperation(created ? 201 : 200, record);
   }

@@ -6,6 +6,7 @@ import type { Actor, OperationEvent, OperationRecord } from '../model/operation.
 import type { FilterNode, ListQuery } from '../model/query.js';
 import type { StatusValue } from '../model/status.js';
 import type { OperationTypeName } from '../model/types.js';
+import type { SubscriptionStore } from './subscriptions.js';
 
 export interface OperationKey {
   tenantId: string;
@@ -75,6 +76,36 @@ export class DuplicateKeyError extends Error {
   }
 }
 
+/**
+ * The store cannot reach its database (connection refused or lost, server shutting down or starting up,
+ * no connection slot). Nothing was written, or a commit's outcome is unknown; the caller may retry later.
+ * The HTTP layer answers 503 `serviceNotAvailable` with `Retry-After`. The original error is `cause`.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** A write some node made to an operation, as cross-node notifications carry it (no record: read it). */
+export interface StoreChange extends OperationKey {
+  /** The write's kind (WriteMeta.kind: 'created', 'updated', 'cancelRequested', 'deleted', ...; 'claimed'). */
+  kind: string;
+  /** The history event the write recorded: the event streams' id. */
+  eventSeq?: number;
+}
+
+export interface ListenOptions {
+  /**
+   * Called after the listener reconnected following a connection loss. Changes made while it was
+   * disconnected were not delivered: callers should re-poll what they wait for.
+   */
+  onReconnect?: () => void;
+  /** Connection errors of the listener (it keeps reconnecting by itself); for logging. */
+  onError?: (error: Error) => void;
+}
+
 export interface ClaimOptions {
   workerId: string;
   limit: number;
@@ -83,8 +114,14 @@ export interface ClaimOptions {
   handlers?: readonly string[];
 }
 
+/**
+ * Every method rejects with StoreUnavailableError when the database can't be reached; other errors are
+ * bugs or bad input that slipped through validation.
+ */
 export interface OperationStore {
   readonly dialect: 'sqlite' | 'postgres';
+  /** Webhook subscriptions; a store without them serves no /subscriptions. */
+  readonly subscriptions?: SubscriptionStore;
   /** Applies pending migrations; safe to call from several processes at once. */
   migrate(): Promise<void>;
   /** Resolves when the store answers a trivial query (readiness). */
@@ -108,6 +145,16 @@ export interface OperationStore {
   count(tenantId: string, scope: string, filter?: FilterNode): Promise<number>;
   /** The history of one operation, oldest first. */
   history(key: OperationKey): Promise<OperationEvent[]>;
+  /**
+   * History events of a collection (or of one operation, with `id`) recorded after `afterEventSeq`, oldest
+   * first, at most `limit`: what an event stream missed while a client was away.
+   */
+  eventsSince(
+    tenantId: string,
+    scope: string,
+    afterEventSeq: number,
+    options: { id?: string; limit: number },
+  ): Promise<OperationEvent[]>;
 
   /**
    * Takes up to `limit` due operations (handler set, not terminal, runAt <= now, not cancel-requested):
@@ -121,4 +168,14 @@ export interface OperationStore {
   purgeTerminal(beforeMs: number, limit: number): Promise<number>;
   /** Due work for metrics/scheduling: how many are due now and the runAt of the oldest. */
   queueStats(): Promise<{ due: number; oldestDueAt: number | null }>;
+
+  /**
+   * Cross-node change notifications; SQLite has a single node and doesn't need it. Calls `onChange` for
+   * every insert, update, delete and claim that any node (this one included) commits, after the commit;
+   * bookkeeping writes with `history: false` (lease renewals) are not announced. Delivery is at most once
+   * and only while connected: after a connection loss the listener reconnects by itself (with backoff) and
+   * calls `options.onReconnect`, so polling stays the backstop. Resolves once listening; the returned
+   * function stops it.
+   */
+  listen?(onChange: (change: StoreChange) => void, options?: ListenOptions): Promise<() => Promise<void>>;
 }

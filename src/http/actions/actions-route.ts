@@ -8,7 +8,13 @@ import { SITE_CREATION_SCOPE, family as familyDef } from '../../families/familie
 import { GraphError } from '../../model/errors.js';
 import { isTerminal } from '../../model/status.js';
 import { concreteTypesFor, type ApiVersion } from '../../model/types.js';
-import { hashBody, type CallContext, type CollectionRef, type OperationService } from '../../service/operation-service.js';
+import {
+  hashBody,
+  type CallContext,
+  type CollectionRef,
+  type OperationService,
+} from '../../service/operation-service.js';
+import { encodeSegment } from '../urls.js';
 import { tokenize } from '../resolve.js';
 import type { Caller, Security } from '../security.js';
 import type { ActionDefinition, PreparedOperation } from './action.js';
@@ -56,7 +62,8 @@ export async function runAction(
   { action, params }: MatchedAction,
   o: RunActionOptions,
 ): Promise<FastifyReply> {
-  if (action.userParam) params[action.userParam] = o.security.canonicalUserKey(o.caller, params[action.userParam]);
+  if (action.userParam)
+    params[action.userParam] = o.security.canonicalUserKey(o.caller, params[action.userParam]);
   o.security.authorize(o.caller, 'write', {
     family: action.family,
     userKey: action.userParam ? params[action.userParam] : undefined,
@@ -79,7 +86,11 @@ export async function runAction(
       {
         type: prepared.type,
         handler: SCENARIO_HANDLER,
-        input: { scenario: prepared.scenario, result: prepared.result, responseBody: prepared.responseBody ?? null },
+        input: {
+          scenario: prepared.scenario,
+          result: prepared.result,
+          responseBody: prepared.responseBody ?? null,
+        },
         id,
         props: prepared.props,
         idempotencyKey,
@@ -92,7 +103,8 @@ export async function runAction(
   try {
     ({ record } = await start(prepared.id));
   } catch (e) {
-    if (!(e instanceof GraphError && e.code === 'nameAlreadyExists' && prepared.reuseActive && prepared.id)) throw e;
+    if (!(e instanceof GraphError && e.code === 'nameAlreadyExists' && prepared.reuseActive && prepared.id))
+      throw e;
     const existing = await o.service.store.get({ tenantId: ref.tenantId, scope: ref.scope, id: prepared.id });
     if (existing && !isTerminal(existing.status)) record = existing;
     // The earlier run is over: this start is a new operation with a distinct id.
@@ -112,20 +124,35 @@ export async function runAction(
 function collectionOf(prepared: PreparedOperation, caller: Caller, version: ApiVersion): CollectionRef {
   if (prepared.collection === 'siteCreation') {
     const sites = familyDef('sites');
-    return { tenantId: caller.tenantId, scope: SITE_CREATION_SCOPE, family: sites, types: concreteTypesFor(sites.declaredType, version) };
+    return {
+      tenantId: caller.tenantId,
+      scope: SITE_CREATION_SCOPE,
+      family: sites,
+      types: concreteTypesFor(sites.declaredType, version),
+    };
   }
   const { template, params } = prepared.collection;
   const fam = familyDef(prepared.collection.family);
-  return { tenantId: caller.tenantId, scope: template.scope(params), family: fam, types: concreteTypesFor(fam.declaredType, version) };
+  return {
+    tenantId: caller.tenantId,
+    scope: template.scope(params),
+    family: fam,
+    types: concreteTypesFor(fam.declaredType, version),
+  };
 }
 
 /** The absolute URL of the operation, in the form Graph uses for that action. */
 function operationUrl(serviceRoot: string, prepared: PreparedOperation, id: string): string {
   const quoted = `'${encodeURIComponent(id.replace(/'/g, "''"))}'`;
-  if (prepared.collection === 'siteCreation') return `${serviceRoot}/sites/getOperationStatus(operationId=${quoted})`;
+  if (prepared.collection === 'siteCreation')
+    return `${serviceRoot}/sites/getOperationStatus(operationId=${quoted})`;
   const { template, params } = prepared.collection;
-  const path = template.segments.map((s) => (s.startsWith(':') ? encodeURIComponent(params[s.slice(1)]) : s)).join('/');
-  return prepared.keyForm === 'parentheses' ? `${serviceRoot}/${path}(${quoted})` : `${serviceRoot}/${path}/${encodeURIComponent(id)}`;
+  const path = template.segments
+    .map((s) => (s.startsWith(':') ? encodeURIComponent(params[s.slice(1)]) : s))
+    .join('/');
+  return prepared.keyForm === 'parentheses'
+    ? `${serviceRoot}/${path}(${quoted})`
+    : `${serviceRoot}/${path}/${encodeSegment(id)}`;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

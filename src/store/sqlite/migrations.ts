@@ -64,4 +64,30 @@ CREATE INDEX operation_events_key ON operation_events (tenant_id, scope, id, eve
     name: 'collection event streams',
     sql: `CREATE INDEX operation_events_scope ON operation_events (tenant_id, scope, event_seq);`,
   },
+  {
+    version: 3,
+    name: 'webhook subscriptions',
+    sql: `
+CREATE TABLE subscriptions (
+  tenant_id        TEXT    NOT NULL,
+  id               TEXT    NOT NULL,
+  resource         TEXT    NOT NULL,
+  scope            TEXT    NOT NULL,
+  operation_id     TEXT,
+  change_type      TEXT    NOT NULL,
+  notification_url TEXT    NOT NULL,
+  client_state     TEXT,
+  expiration_ms    INTEGER NOT NULL,
+  created_by       TEXT    NOT NULL,
+  created_at       TEXT    NOT NULL,
+  cursor           INTEGER NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at  INTEGER NOT NULL DEFAULT 0,
+  lease_owner      TEXT,
+  lease_until      INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX subscriptions_due ON subscriptions (next_attempt_at);
+`,
+  },
 ];

@@ -24,6 +24,7 @@ import {
   type WriteMeta,
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { SqliteSubscriptions } from './sqlite-subscriptions.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; created with its folder when missing. */
@@ -41,6 +42,7 @@ export class SqliteStore implements OperationStore {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  readonly subscriptions: SqliteSubscriptions;
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
@@ -49,6 +51,7 @@ export class SqliteStore implements OperationStore {
     this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
+    this.subscriptions = new SqliteSubscriptions(this.db);
   }
 
   /** Prepared statements are cached by SQL text: the hot paths use a handful of shapes. */
@@ -170,7 +173,14 @@ export class SqliteStore implements OperationStore {
         if (!current) return { ok: false, reason: 'notFound' };
         if (!guardHolds(current, guard)) return { ok: false, reason: 'conflict', current };
         const cols = changeColumns(
-          { ...changes, terminalAt: changes.terminalAt ?? terminalChange(current.status, changes.status) },
+          {
+            ...changes,
+            // An explicit terminalAt (null included) wins; `??` would read null as "not given".
+            terminalAt:
+              changes.terminalAt !== undefined
+                ? changes.terminalAt
+                : terminalChange(current.status, changes.status),
+          },
           (v) => JSON.stringify(v),
           (b) => (b ? 1 : 0),
         );
@@ -195,7 +205,8 @@ export class SqliteStore implements OperationStore {
         if (!guardHolds(current, guard)) return { ok: false, reason: 'conflict', current };
         this.stmt('DELETE FROM operations WHERE seq = ?').run(current.seq);
         this.stmt(`DELETE FROM operation_events WHERE ${KEY_WHERE}`).run(key.tenantId, key.scope, key.id);
-        void meta;
+        // The history goes with the operation, but the deletion itself is an event (streams, webhooks).
+        this.recordEvent(key, current.status, current.status, meta);
         return { ok: true, record: current };
       })
       .immediate();
