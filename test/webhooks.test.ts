@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startTestServer } from './support/server.js';
 import { createLongrun } from '../src/longrun.js';
 
 /** A real HTTP receiver: answers Graph's validation handshake and records notifications. */
