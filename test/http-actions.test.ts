@@ -626,7 +626,20 @@ describe('seed flow (issue 4 acceptance)', () => {
     }
   });
 
-  it.todo(
-    "accepts the docs' exact request: Content-Type: application/json and no body (Fastify answers 400 FST_ERR_CTP_EMPTY_JSON_BODY today; the fix belongs in src/http/app.ts)",
-  );
+  it("accepts the docs' exact request: Content-Type: application/json and no body", async () => {
+    const s = await startTestServer({ scenarios: { default: { durationMs: 60 } } });
+    try {
+      const res = await fetch(
+        `${s.url}/beta/identityGovernance/roleManagementAlerts/alerts/EmptyBodyAlert/refresh`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+        },
+      );
+      expect(res.status).toBe(202);
+      expect(res.headers.get('location')).toContain('/operations/refresh:EmptyBodyAlert');
+    } finally {
+      await s.close();
+    }
+  });
 });

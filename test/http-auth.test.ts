@@ -1242,12 +1242,9 @@ describe('tenants and actions', () => {
 });
 
 describe('/me with an application token', () => {
-  // Known gap: an application has no /me, and the authentication family refuses application tokens with 403
-  // accessDenied everywhere else; on /me the route resolver finds no caller key and answers 404 itemNotFound
-  // ("Resource not found for the segment path") before authorization runs. The fix belongs in
-  // src/http/operations-route.ts (a /me path with `caller.me === undefined` → 403 accessDenied); once it
-  // is in, make these `it`.
-  it.fails.each([
+  // An application has no signed-in user, so /me can't mean anyone: 403 accessDenied, as the
+  // authentication family answers application tokens everywhere else.
+  it.each([
     'GET /v1.0/me/authentication/operations',
     'GET /beta/me/authentication/operations/x',
     'POST /v1.0/me/authentication/operations',
