@@ -18,7 +18,8 @@ export interface ActionRequest {
 
 export interface PreparedOperation {
   /** The family collection the operation is filed in, and that collection's path parameters. */
-  collection: { family: FamilyName; template: CollectionTemplate; params: Record<string, string> } | 'siteCreation';
+  collection:
+    { family: FamilyName; template: CollectionTemplate; params: Record<string, string> } | 'siteCreation';
   type: OperationTypeName;
   /** Name of the built-in scenario whose timing and outcome apply. */
   scenario: string;

@@ -6,11 +6,13 @@ export type FieldCheck = (value: unknown, name: string) => unknown;
 export const str =
   (options: { maxLength?: number; pattern?: RegExp; oneOf?: readonly string[] } = {}): FieldCheck =>
   (value, name) => {
-    if (typeof value !== 'string' || value.length === 0) throw badRequest(`'${name}' must be a non-empty string.`, name);
+    if (typeof value !== 'string' || value.length === 0)
+      throw badRequest(`'${name}' must be a non-empty string.`, name);
     if (options.maxLength && value.length > options.maxLength) {
       throw badRequest(`'${name}' must be at most ${options.maxLength} characters.`, name);
     }
-    if (options.pattern && !options.pattern.test(value)) throw badRequest(`'${name}' is not in the expected format.`, name);
+    if (options.pattern && !options.pattern.test(value))
+      throw badRequest(`'${name}' is not in the expected format.`, name);
     if (options.oneOf && !options.oneOf.includes(value)) {
       throw badRequest(`'${name}' must be one of ${options.oneOf.join(', ')}.`, name);
     }
@@ -67,7 +69,8 @@ export function checkBody(body: unknown, spec: BodySpec): Record<string, unknown
     if (Object.keys(required).length === 0) return {};
     throw badRequest(`The request body is required, with ${Object.keys(required).join(', ')}.`);
   }
-  if (typeof body !== 'object' || Array.isArray(body)) throw badRequest('The request body must be a JSON object.');
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw badRequest('The request body must be a JSON object.');
   const b = body as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const [name, check] of Object.entries(required)) {

@@ -44,7 +44,10 @@ const resetPassword = (version: 'v1.0' | 'beta'): ActionDefinition => ({
         resourceLocation: `${serviceRoot}/users/${enc(params.userId)}/authentication/${methods}/${enc(params.methodId)}`,
       },
       responseBody: generated
-        ? { '@odata.context': `${serviceRoot}/$metadata#microsoft.graph.passwordResetResponse`, newPassword: generated }
+        ? {
+            '@odata.context': `${serviceRoot}/$metadata#microsoft.graph.passwordResetResponse`,
+            newPassword: generated,
+          }
         : undefined,
     };
   },
@@ -199,7 +202,8 @@ const updateSimulation: ActionDefinition = {
   permissions: ATTACK_SIMULATION_WRITE,
   prepare({ params, body, serviceRoot, caller }) {
     const fields = checkBody(body, { open: true });
-    if (Object.keys(fields).length === 0) throw badRequest('The request body must name at least one property to update.');
+    if (Object.keys(fields).length === 0)
+      throw badRequest('The request body must name at least one property to update.');
     return {
       collection: { ...at('attackSimulation'), params: {} },
       type: 'attackSimulationOperation',
@@ -259,8 +263,12 @@ const copyContentType = (onList: boolean): ActionDefinition => ({
   family: 'sites',
   permissions: SITES_MANAGE,
   prepare({ params, body, serviceRoot }) {
-    const { contentTypeId: ctid } = checkBody(body, { required: { contentTypeId } }) as { contentTypeId: string };
-    const owner = onList ? `sites/${enc(params.siteId)}/lists/${enc(params.listId)}` : `sites/${enc(params.siteId)}`;
+    const { contentTypeId: ctid } = checkBody(body, { required: { contentTypeId } }) as {
+      contentTypeId: string;
+    };
+    const owner = onList
+      ? `sites/${enc(params.siteId)}/lists/${enc(params.listId)}`
+      : `sites/${enc(params.siteId)}`;
     return {
       collection: { ...at('sites', onList ? 1 : 0), params: { ...params } },
       type: 'richLongRunningOperation',
@@ -268,7 +276,10 @@ const copyContentType = (onList: boolean): ActionDefinition => ({
       id: `contentTypeCopy,${ctid}`,
       reuseActive: true,
       props: { type: 'contentTypeCopy', percentageComplete: 0 },
-      result: { resourceLocation: `${serviceRoot}/${owner}/contentTypes/${enc(ctid)}`, props: { resourceId: ctid } },
+      result: {
+        resourceLocation: `${serviceRoot}/${owner}/contentTypes/${enc(ctid)}`,
+        props: { resourceId: ctid },
+      },
     };
   },
 });
@@ -285,7 +296,11 @@ const createSite: ActionDefinition = {
   },
   prepare({ body }) {
     const site = checkBody(body, {
-      required: { name: str({ maxLength: 256 }), webUrl: httpsUrl, template: str({ oneOf: ['sitepagepublishing', 'sts'] }) },
+      required: {
+        name: str({ maxLength: 256 }),
+        webUrl: httpsUrl,
+        template: str({ oneOf: ['sitepagepublishing', 'sts'] }),
+      },
       optional: {
         description: str({ maxLength: 1024 }),
         locale: str({ maxLength: 16 }),
