@@ -168,6 +168,8 @@ export interface OperationStore {
   purgeTerminal(beforeMs: number, limit: number): Promise<number>;
   /** Due work for metrics/scheduling: how many are due now and the runAt of the oldest. */
   queueStats(): Promise<{ due: number; oldestDueAt: number | null }>;
+  /** Operations by status and type, for metrics (`longrun_operations`); optional: without it, no such gauge. */
+  statusCounts?(): Promise<{ status: StatusValue; type: OperationTypeName; count: number }[]>;
 
   /**
    * Cross-node change notifications; SQLite has a single node and doesn't need it. Calls `onChange` for

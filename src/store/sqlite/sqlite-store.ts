@@ -8,7 +8,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { OperationEvent, OperationRecord } from '../../model/operation.js';
 import type { FilterNode, ListQuery } from '../../model/query.js';
-import { STATUS } from '../../model/status.js';
+import { STATUS, type StatusValue } from '../../model/status.js';
+import type { OperationTypeName } from '../../model/types.js';
 import { now } from '../../model/time.js';
 import { changeColumns, rowToEvent, rowToRecord, type EventRow, type OperationRow } from '../row.js';
 import { compileAfter, compileFilter, compileOrderBy, sqliteDialect } from '../sql/query-sql.js';
@@ -297,6 +298,14 @@ export class SqliteStore implements OperationStore {
       'SELECT count(*) AS due, min(run_at) AS oldest FROM operations WHERE handler IS NOT NULL AND status < 2 AND run_at <= ?',
     ).get(Date.now()) as { due: number; oldest: number | null };
     return { due: row.due, oldestDueAt: row.oldest };
+  }
+
+  async statusCounts(): Promise<{ status: StatusValue; type: OperationTypeName; count: number }[]> {
+    return this.stmt('SELECT status, type, count(*) AS count FROM operations GROUP BY status, type').all() as {
+      status: StatusValue;
+      type: OperationTypeName;
+      count: number;
+    }[];
   }
 
   async eventsSince(
