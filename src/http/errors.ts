@@ -6,9 +6,21 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { GraphError } from '../model/errors.js';
+import { StoreUnavailableError } from '../store/store.js';
 
 export function toGraphError(error: unknown): GraphError {
   if (error instanceof GraphError) return error;
+  if (error instanceof StoreUnavailableError || isSqliteBusy(error)) {
+    // The database is down or locked for now: nothing was lost, try again shortly.
+    return new GraphError(
+      503,
+      'serviceNotAvailable',
+      'The service is temporarily unavailable; retry after a few seconds.',
+      {
+        headers: { 'Retry-After': '2' },
+      },
+    );
+  }
   const e = error as FastifyError & { status?: number };
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -32,6 +44,11 @@ export function toGraphError(error: unknown): GraphError {
     'generalException',
     'An unexpected error occurred; the request-id identifies it in the log.',
   );
+}
+
+function isSqliteBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
 }
 
 export function sendGraphError(
