@@ -1,0 +1,81 @@
+/**
+ * Versioned schema for the PostgreSQL store, the same tables and indexes as the SQLite one
+ * (src/store/sqlite/migrations.ts). Append new migrations; never edit an applied one.
+ *
+ * Text columns use the "C" collation: byte order, as in SQLite, whatever the database's locale. Ids and
+ * timestamps then sort and page the same on both backends, and their indexes serve range scans.
+ * Epoch-ms columns are bigint (node-postgres returns them as strings; row.ts converts).
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Key of the advisory lock that serializes migrations across nodes ('longrun' in ASCII). */
+export const MIGRATION_LOCK_KEY = '30521817457390958';
+
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'operations and history',
+    sql: `
+CREATE TABLE operations (
+  seq               bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id         text    COLLATE "C" NOT NULL,
+  scope             text    COLLATE "C" NOT NULL,
+  id                text    COLLATE "C" NOT NULL,
+  type              text    NOT NULL,
+  status            integer NOT NULL,
+  created_at        text    COLLATE "C" NOT NULL,
+  last_action_at    text    COLLATE "C" NOT NULL,
+  resource_location text    COLLATE "C",
+  status_detail     text    COLLATE "C",
+  props             jsonb   NOT NULL DEFAULT '{}',
+  version           integer NOT NULL DEFAULT 1,
+  handler           text,
+  input             jsonb,
+  attempts          integer NOT NULL DEFAULT 0,
+  max_attempts      integer NOT NULL DEFAULT 1,
+  run_at            bigint,
+  lease_owner       text,
+  fencing_token     bigint  NOT NULL DEFAULT 0,
+  cancel_requested  boolean NOT NULL DEFAULT false,
+  timeout_ms        bigint,
+  idempotency_key   text    COLLATE "C",
+  request_hash      text,
+  created_by        text,
+  terminal_at       bigint
+);
+CREATE UNIQUE INDEX operations_key ON operations (tenant_id, scope, id);
+-- Lists: keyset by seq (default order), by creation time, and by status then creation time. (SQLite gets
+-- the first for free: its index on (tenant_id, scope, id) ends in the rowid; here it must be explicit.)
+CREATE INDEX operations_scope_seq ON operations (tenant_id, scope, seq);
+CREATE INDEX operations_scope_created ON operations (tenant_id, scope, created_at, seq);
+CREATE INDEX operations_scope_status ON operations (tenant_id, scope, status, created_at, seq);
+-- The engine's hot path: what is due (new work and expired leases alike).
+CREATE INDEX operations_due ON operations (run_at, seq) WHERE handler IS NOT NULL AND status < 2;
+CREATE INDEX operations_terminal ON operations (terminal_at) WHERE terminal_at IS NOT NULL;
+CREATE UNIQUE INDEX operations_idempotency ON operations (tenant_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+
+CREATE TABLE operation_events (
+  event_seq   bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id   text    COLLATE "C" NOT NULL,
+  scope       text    COLLATE "C" NOT NULL,
+  id          text    COLLATE "C" NOT NULL,
+  at          text    NOT NULL,
+  from_status integer,
+  to_status   integer NOT NULL,
+  actor       text    NOT NULL,
+  kind        text    NOT NULL
+);
+CREATE INDEX operation_events_key ON operation_events (tenant_id, scope, id, event_seq);
+`,
+  },
+  {
+    version: 2,
+    name: 'collection event streams',
+    sql: `CREATE INDEX operation_events_scope ON operation_events (tenant_id, scope, event_seq);`,
+  },
+];

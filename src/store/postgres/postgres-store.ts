@@ -1,0 +1,558 @@
+/**
+ * The store for many nodes on one PostgreSQL, through node-postgres. Same schema and semantics as the
+ * SQLite store (src/store/sqlite/sqlite-store.ts), checked by the same contract suite.
+ *
+ * Every write is a single statement (data-modifying CTEs): the row change, its history event and its
+ * change notification commit together or not at all, in one round trip. A read-modify-write locks the row
+ * (`FOR UPDATE`) inside that statement, so the guard, the recorded old status and the update agree even
+ * under concurrent writers. Claims take due rows with `FOR UPDATE SKIP LOCKED`: concurrent claimers on
+ * any number of nodes skip each other's rows instead of waiting for them.
+ *
+ * Connection-level failures reject with StoreUnavailableError; the pool replaces broken connections by
+ * itself, so the store recovers when the server is back.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { OperationEvent, OperationRecord } from '../../model/operation.js';
+import type { FilterNode, ListQuery } from '../../model/query.js';
+import { STATUS } from '../../model/status.js';
+import { now } from '../../model/time.js';
+import { changeColumns, rowToEvent, rowToRecord, type EventRow, type OperationRow } from '../row.js';
+import { compileAfter, compileFilter, compileOrderBy, postgresDialect } from '../sql/query-sql.js';
+import {
+  DuplicateKeyError,
+  type ClaimOptions,
+  type ListenOptions,
+  type NewOperation,
+  type OperationKey,
+  type OperationStore,
+  type RecordChanges,
+  type StoreChange,
+  type UpdateResult,
+  type WriteGuard,
+  type WriteMeta,
+} from '../store.js';
+import { storeError, isConnectionError, uniqueViolation } from './errors.js';
+import { CHANGES_CHANNEL, ChangeListener, MAX_PAYLOAD_BYTES } from './listener.js';
+import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
+
+export interface PostgresStoreOptions {
+  /** postgres://user:password@host:port/database (ignored when `pool` is given). */
+  connectionString?: string;
+  /** Pool size (default 10). Each node holds up to this many connections, plus one per listener. */
+  max?: number;
+  /** Use this pool instead of making one; the store then leaves it open on close(). */
+  pool?: pg.Pool;
+  /** How long a query waits for a connection (a free pool slot or a new connection) before it fails as unavailable. Default 10 s. */
+  connectionTimeoutMillis?: number;
+  /**
+   * Name the hot statements so each connection prepares them once (default true). Turn off behind a
+   * pooler in transaction mode that does not track prepared statements (PgBouncer < 1.21).
+   */
+  preparedStatements?: boolean;
+  /**
+   * Where listen() connects (default: the store's own connection settings). LISTEN needs a session, so
+   * behind a pooler in transaction mode point this at the server itself or a session-mode pooler.
+   */
+  listenConnectionString?: string;
+}
+
+const CHANNEL = `'${CHANGES_CHANNEL}'`;
+const KEY_WHERE = 'tenant_id = $1 AND scope = $2 AND id = $3';
+const TERMINAL_STATUSES: readonly number[] = [STATUS.succeeded, STATUS.failed, STATUS.canceled];
+const TERMINAL_LIST = TERMINAL_STATUSES.join(', ');
+const EVENT_COLUMNS = 'tenant_id, scope, id, at, from_status, to_status, actor, kind';
+
+const INSERT_SQL = `
+WITH ins AS (
+  INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
+    status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
+    created_by, terminal_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+  RETURNING *
+), ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT tenant_id, scope, id, $20, NULL, status, $21, $22 FROM ins
+  RETURNING event_seq
+)
+SELECT ins.*, ev.event_seq, ${notifySql('ins', '$22::text', 'ev.event_seq')} AS notified FROM ins, ev`;
+
+/**
+ * json/jsonb columns come back as their text, which row.ts parses exactly as it parses SQLite's: node-postgres
+ * would parse them itself, and row.ts could then not tell a JSON string value (`"text"`) from JSON text.
+ * Per query rather than per pool, so that it holds for a pool the caller passed in too.
+ */
+const JSON_OIDS = new Set([114, 3802]);
+const JSON_AS_TEXT: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    JSON_OIDS.has(oid)
+      ? (value: string) => value
+      : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+export class PostgresStore implements OperationStore {
+  readonly dialect = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly prepared: boolean;
+  private readonly listenConfig: pg.ClientConfig;
+  private readonly statementNames = new Map<string, string>();
+  private readonly listeners = new Set<ChangeListener>();
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    if (!options.pool && !options.connectionString)
+      throw new Error('PostgresStore needs a connectionString or a pool');
+    this.ownsPool = !options.pool;
+    this.pool =
+      options.pool ??
+      new pg.Pool({
+        connectionString: options.connectionString,
+        max: options.max ?? 10,
+        connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+        // TCP keepalives find a connection whose server vanished without a word (a network partition).
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
+        application_name: 'longrun',
+      });
+    // An idle connection that breaks (server restart) is reported here; the pool already dropped it, and
+    // the next query opens a new one. Without a listener the 'error' event would crash the process.
+    this.pool.on('error', () => {});
+    this.prepared = options.preparedStatements ?? true;
+    this.listenConfig = options.listenConnectionString
+      ? { connectionString: options.listenConnectionString, application_name: 'longrun-listen' }
+      : { ...(this.pool.options as pg.ClientConfig), application_name: 'longrun-listen' };
+  }
+
+  /**
+   * Runs `fn` on a pooled connection. A connection that broke is removed from the pool (not reused), and
+   * connection-level errors become StoreUnavailableError.
+   */
+  private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw storeError(error);
+    }
+    let broken: Error | undefined;
+    // While checked out, the pool does not watch the connection; an error event with no listener throws.
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      return await fn(client);
+    } catch (error) {
+      if (isConnectionError(error)) broken ??= error as Error;
+      throw storeError(error);
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  /** One statement; named (prepared once per connection) unless `prepare` is false. */
+  private query<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+    prepare = true,
+  ): Promise<pg.QueryResult<R>> {
+    const config: pg.QueryConfig = { text, values, types: JSON_AS_TEXT };
+    if (prepare && this.prepared) config.name = this.statementName(text);
+    return this.withClient((client) => client.query<R>(config));
+  }
+
+  /**
+   * Statement names derive from the text, so one text always has one name on every connection. Only
+   * statements of bounded shape are named (never client-built filters): each name costs server memory on
+   * every connection.
+   */
+  private statementName(text: string): string {
+    let name = this.statementNames.get(text);
+    if (!name) {
+      name = `longrun_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+      this.statementNames.set(text, name);
+    }
+    return name;
+  }
+
+  async migrate(): Promise<void> {
+    await this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        // Transaction-scoped: released at COMMIT/ROLLBACK, also when the connection dies. Other nodes
+        // starting at the same time wait here, then find the migrations applied.
+        await client.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)',
+        );
+        const applied = new Set(
+          (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map(
+            (r) => r.version,
+          ),
+        );
+        for (const m of POSTGRES_MIGRATIONS) {
+          if (applied.has(m.version)) continue;
+          await client.query(m.sql);
+          await client.query(
+            'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+            [m.version, m.name, now()],
+          );
+        }
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1', [], false);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.listeners].map((l) => l.stop()));
+    this.listeners.clear();
+    if (this.ownsPool) await this.pool.end();
+  }
+
+  async insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord> {
+    const values = [
+      op.tenantId,
+      op.scope,
+      op.id,
+      op.type,
+      op.status,
+      op.createdDateTime,
+      op.lastActionDateTime,
+      op.resourceLocation,
+      op.statusDetail,
+      JSON.stringify(op.props),
+      op.handler ?? null,
+      op.input === undefined || op.input === null ? null : JSON.stringify(op.input),
+      op.maxAttempts ?? 1,
+      op.runAt ?? null,
+      op.timeoutMs ?? null,
+      op.idempotencyKey ?? null,
+      op.requestHash ?? null,
+      op.createdBy ?? null,
+      terminalAtFor(op.status),
+      now(),
+      meta.actor,
+      meta.kind,
+    ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { rows } = await this.query<WrittenRow>(INSERT_SQL, values);
+        return writtenRecord(rows[0]);
+      } catch (error) {
+        if (uniqueViolation(error) === undefined) throw error;
+        const existing = await this.get(op);
+        if (existing) throw new DuplicateKeyError(op, existing);
+        if (op.idempotencyKey) {
+          const byKey = await this.findByIdempotencyKey(op.tenantId, op.idempotencyKey);
+          if (byKey) throw new DuplicateKeyError(byKey, byKey);
+        }
+        // The row that collided was deleted in between: the insert may succeed now.
+        if (attempt >= 3) throw error;
+      }
+    }
+  }
+
+  async get(key: OperationKey): Promise<OperationRecord | undefined> {
+    const { rows } = await this.query<OperationRow>(`SELECT * FROM operations WHERE ${KEY_WHERE}`, [
+      key.tenantId,
+      key.scope,
+      key.id,
+    ]);
+    return rows[0] && rowToRecord(rows[0]);
+  }
+
+  async findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<OperationRecord | undefined> {
+    const { rows } = await this.query<OperationRow>(
+      'SELECT * FROM operations WHERE tenant_id = $1 AND idempotency_key = $2',
+      [tenantId, idempotencyKey],
+    );
+    return rows[0] && rowToRecord(rows[0]);
+  }
+
+  async update(
+    key: OperationKey,
+    changes: RecordChanges,
+    guard: WriteGuard,
+    meta: WriteMeta,
+  ): Promise<UpdateResult> {
+    const params: unknown[] = [key.tenantId, key.scope, key.id];
+    const param = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const sets = changeColumns(
+      changes,
+      (v) => JSON.stringify(v),
+      (b) => b,
+    ).map(([c, v]) => `${c} = ${param(v)}`);
+    if (
+      changes.terminalAt === undefined &&
+      changes.status !== undefined &&
+      TERMINAL_STATUSES.includes(changes.status)
+    ) {
+      // terminal_at is set when the write moves the operation into a terminal state (not when it is one).
+      sets.push(
+        `terminal_at = CASE WHEN cur.status IN (${TERMINAL_LIST}) THEN o.terminal_at ELSE ${param(Date.now())}::bigint END`,
+      );
+    }
+    sets.push('version = o.version + 1');
+    let guardSql = '';
+    if (guard.expectedVersion !== undefined)
+      guardSql += ` AND cur.version = ${param(guard.expectedVersion)}::integer`;
+    if (guard.fencingToken !== undefined)
+      guardSql += ` AND cur.fencing_token = ${param(guard.fencingToken)}::bigint`;
+    // Bookkeeping writes (lease renewals) neither enter the history nor wake other nodes.
+    let events = '';
+    let result = 'NULL::bigint AS event_seq, NULL::text AS notified FROM upd';
+    if (meta.history !== false) {
+      const kind = `${param(meta.kind)}::text`;
+      events = `, ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT tenant_id, scope, id, ${param(now())}, old_status, status, ${param(meta.actor)}, ${kind} FROM upd
+  RETURNING event_seq
+)`;
+      result = `ev.event_seq, ${notifySql('upd', kind, 'ev.event_seq')} AS notified FROM upd, ev`;
+    }
+    // The conflict branch reads `cur`, the locked (newest) row, not the statement's snapshot.
+    const sql = `
+WITH cur AS MATERIALIZED (
+  SELECT * FROM operations WHERE ${KEY_WHERE} FOR UPDATE
+), upd AS (
+  UPDATE operations o SET ${sets.join(', ')}
+  FROM cur WHERE o.seq = cur.seq${guardSql}
+  RETURNING o.*, cur.status AS old_status
+)${events}
+SELECT true AS applied, upd.*, ${result}
+UNION ALL
+SELECT false, cur.*, NULL, NULL, NULL FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)`;
+    const { rows } = await this.query<WrittenRow & { applied: boolean }>(sql, params);
+    if (rows.length === 0) return { ok: false, reason: 'notFound' };
+    const record = writtenRecord(rows[0]);
+    return rows[0].applied ? { ok: true, record } : { ok: false, reason: 'conflict', current: record };
+  }
+
+  async delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult> {
+    const params: unknown[] = [key.tenantId, key.scope, key.id, meta.kind, now(), meta.actor];
+    let guardSql = '';
+    if (guard.expectedVersion !== undefined) {
+      params.push(guard.expectedVersion);
+      guardSql += ` AND cur.version = $${params.length}::integer`;
+    }
+    if (guard.fencingToken !== undefined) {
+      params.push(guard.fencingToken);
+      guardSql += ` AND cur.fencing_token = $${params.length}::bigint`;
+    }
+    // As in SQLite: the history goes with the operation, but the deletion itself is an event (streams,
+    // webhooks). All CTEs share one snapshot, so the event delete can't see (and remove) the new event.
+    const sql = `
+WITH cur AS MATERIALIZED (
+  SELECT * FROM operations WHERE ${KEY_WHERE} FOR UPDATE
+), del AS (
+  DELETE FROM operations o USING cur WHERE o.seq = cur.seq${guardSql}
+  RETURNING o.seq, o.tenant_id, o.scope, o.id, o.status
+), gone AS (
+  DELETE FROM operation_events e USING del WHERE e.tenant_id = $1 AND e.scope = $2 AND e.id = $3
+), ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT tenant_id, scope, id, $5, status, status, $6, $4::text FROM del
+  RETURNING event_seq
+)
+SELECT EXISTS (SELECT 1 FROM del) AS applied, cur.*,
+  (SELECT ${notifySql('del', '$4::text', 'ev.event_seq')} FROM del, ev) AS notified
+FROM cur`;
+    const { rows } = await this.query<OperationRow & { applied: boolean }>(sql, params);
+    if (rows.length === 0) return { ok: false, reason: 'notFound' };
+    const record = rowToRecord(rows[0]);
+    return rows[0].applied ? { ok: true, record } : { ok: false, reason: 'conflict', current: record };
+  }
+
+  async list(tenantId: string, scope: string, query: ListQuery): Promise<OperationRecord[]> {
+    const params: unknown[] = [tenantId, scope];
+    let where = 'tenant_id = $1 AND scope = $2';
+    if (query.filter) where += ` AND (${compileFilter(postgresDialect, query.filter, params)})`;
+    if (query.after) where += ` AND (${compileAfter(postgresDialect, query.orderBy, query.after, params)})`;
+    params.push(query.top + 1);
+    const sql = `SELECT * FROM operations WHERE ${where} ORDER BY ${compileOrderBy(postgresDialect, query.orderBy)} LIMIT $${params.length}`;
+    // Prepared only for the few shapes without a filter and with at most one order key: clients choose
+    // filters and orderings, and each prepared shape stays in every connection's memory.
+    const prepare = !query.filter && query.orderBy.length <= 1;
+    const { rows } = await this.query<OperationRow>(sql, params, prepare);
+    return rows.map(rowToRecord);
+  }
+
+  async count(tenantId: string, scope: string, filter?: FilterNode): Promise<number> {
+    const params: unknown[] = [tenantId, scope];
+    let where = 'tenant_id = $1 AND scope = $2';
+    if (filter) where += ` AND (${compileFilter(postgresDialect, filter, params)})`;
+    const { rows } = await this.query<{ n: string }>(
+      `SELECT count(*) AS n FROM operations WHERE ${where}`,
+      params,
+      !filter,
+    );
+    return Number(rows[0].n);
+  }
+
+  async history(key: OperationKey): Promise<OperationEvent[]> {
+    const { rows } = await this.query<EventRow>(
+      `SELECT * FROM operation_events WHERE ${KEY_WHERE} ORDER BY event_seq`,
+      [key.tenantId, key.scope, key.id],
+    );
+    return rows.map(rowToEvent);
+  }
+
+  async eventsSince(
+    tenantId: string,
+    scope: string,
+    afterEventSeq: number,
+    options: { id?: string; limit: number },
+  ): Promise<OperationEvent[]> {
+    const { rows } =
+      options.id === undefined
+        ? await this.query<EventRow>(
+            'SELECT * FROM operation_events WHERE tenant_id = $1 AND scope = $2 AND event_seq > $3 ORDER BY event_seq LIMIT $4',
+            [tenantId, scope, afterEventSeq, options.limit],
+          )
+        : await this.query<EventRow>(
+            `SELECT * FROM operation_events WHERE ${KEY_WHERE} AND event_seq > $4 ORDER BY event_seq LIMIT $5`,
+            [tenantId, scope, options.id, afterEventSeq, options.limit],
+          );
+    return rows.map(rowToEvent);
+  }
+
+  async claim(options: ClaimOptions): Promise<OperationRecord[]> {
+    if (options.handlers && options.handlers.length === 0) return [];
+    const nowMs = Date.now();
+    const params: unknown[] = [
+      nowMs,
+      options.limit,
+      options.workerId,
+      nowMs + options.leaseMs,
+      now(),
+      `worker:${options.workerId}`,
+    ];
+    let handlerFilter = '';
+    if (options.handlers) {
+      params.push(options.handlers);
+      handlerFilter = ` AND handler = ANY($${params.length}::text[])`;
+    }
+    // Rows another claimer holds are skipped, not waited for; a row changed since this statement's
+    // snapshot is re-checked against the WHERE before it is locked, so a claimed row is never re-claimed.
+    const sql = `
+WITH due AS MATERIALIZED (
+  SELECT seq, status, run_at FROM operations
+  WHERE handler IS NOT NULL AND status < ${STATUS.succeeded} AND run_at <= $1${handlerFilter}
+  ORDER BY run_at, seq
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+), claimed AS (
+  UPDATE operations o
+  SET status = ${STATUS.running}, lease_owner = $3, run_at = $4, attempts = o.attempts + 1,
+      fencing_token = o.fencing_token + 1, last_action_at = $5, version = o.version + 1
+  FROM due WHERE o.seq = due.seq
+  RETURNING o.*, due.status AS old_status, due.run_at AS due_at
+), ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT tenant_id, scope, id, $5, old_status, ${STATUS.running}, $6, 'claimed' FROM claimed ORDER BY due_at, seq
+  RETURNING event_seq, tenant_id, scope, id
+)
+SELECT claimed.*, ev.event_seq, ${notifySql('claimed', "'claimed'::text", 'ev.event_seq')} AS notified
+FROM claimed JOIN ev ON ev.tenant_id = claimed.tenant_id AND ev.scope = claimed.scope AND ev.id = claimed.id
+ORDER BY claimed.due_at, claimed.seq`;
+    const { rows } = await this.query<WrittenRow>(sql, params);
+    return rows.map(writtenRecord);
+  }
+
+  async purgeTerminal(beforeMs: number, limit: number): Promise<number> {
+    // SKIP LOCKED: purgers on several nodes take different batches instead of queueing on the same rows.
+    const { rows } = await this.query<{ n: string }>(
+      `
+WITH victims AS MATERIALIZED (
+  SELECT seq FROM operations
+  WHERE terminal_at IS NOT NULL AND terminal_at < $1
+  ORDER BY terminal_at
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+), del AS (
+  DELETE FROM operations o USING victims v WHERE o.seq = v.seq RETURNING o.tenant_id, o.scope, o.id
+), ev AS (
+  DELETE FROM operation_events e USING del
+  WHERE e.tenant_id = del.tenant_id AND e.scope = del.scope AND e.id = del.id
+)
+SELECT count(*) AS n FROM del`,
+      [beforeMs, limit],
+    );
+    return Number(rows[0].n);
+  }
+
+  async queueStats(): Promise<{ due: number; oldestDueAt: number | null }> {
+    const { rows } = await this.query<{ due: string; oldest: string | null }>(
+      `SELECT count(*) AS due, min(run_at) AS oldest FROM operations
+       WHERE handler IS NOT NULL AND status < ${STATUS.succeeded} AND run_at <= $1`,
+      [Date.now()],
+    );
+    return { due: Number(rows[0].due), oldestDueAt: rows[0].oldest === null ? null : Number(rows[0].oldest) };
+  }
+
+  /**
+   * Cross-node change notifications over a dedicated connection (LISTEN longrun_changes); see
+   * OperationStore.listen. Every write this store makes sends `pg_notify` in its own transaction.
+   */
+  async listen(
+    onChange: (change: StoreChange) => void,
+    options?: ListenOptions,
+  ): Promise<() => Promise<void>> {
+    if (this.closed) throw new Error('PostgresStore is closed');
+    const listener = new ChangeListener(this.listenConfig, onChange, (seq) => this.keyOfSeq(seq), options);
+    await listener.start();
+    this.listeners.add(listener);
+    return async () => {
+      this.listeners.delete(listener);
+      await listener.stop();
+    };
+  }
+
+  private async keyOfSeq(seq: number): Promise<OperationKey | undefined> {
+    const { rows } = await this.query<{ tenant_id: string; scope: string; id: string }>(
+      'SELECT tenant_id, scope, id FROM operations WHERE seq = $1',
+      [seq],
+    );
+    return rows[0] && { tenantId: rows[0].tenant_id, scope: rows[0].scope, id: rows[0].id };
+  }
+}
+
+/**
+ * `pg_notify` of one written row (`row` names a CTE with its seq and key) and the history event it recorded,
+ * as text so it fits a select list.
+ * NOTIFY payloads must stay under 8000 bytes: a key too long for that is announced by seq instead.
+ * PostgreSQL delivers it when (and only if) the statement's transaction commits.
+ */
+function notifySql(row: string, kind: string, eventSeq: string | null): string {
+  const seq = eventSeq === null ? '' : `, 'eventSeq', ${eventSeq}`;
+  const full = `json_build_object('tenantId', ${row}.tenant_id, 'scope', ${row}.scope, 'id', ${row}.id, 'kind', ${kind}${seq})::text`;
+  const short = `json_build_object('seq', ${row}.seq, 'kind', ${kind}${seq})::text`;
+  return `pg_notify(${CHANNEL}, CASE WHEN octet_length(${full}) <= ${MAX_PAYLOAD_BYTES} THEN ${full} ELSE ${short} END)::text`;
+}
+
+/** A row a write returned: the operation plus the event_seq of the history event it recorded, if any. */
+type WrittenRow = OperationRow & { event_seq: string | number | null };
+
+function writtenRecord(row: WrittenRow): OperationRecord {
+  const record = rowToRecord(row);
+  if (row.event_seq !== null && row.event_seq !== undefined) record.eventSeq = Number(row.event_seq);
+  return record;
+}
+
+function terminalAtFor(status: number): number | null {
+  return TERMINAL_STATUSES.includes(status) ? Date.now() : null;
+}

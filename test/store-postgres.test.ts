@@ -1,0 +1,236 @@
+/**
+ * The store contract against PostgresStore (a fresh database per test on the shared test server), plus
+ * what only PostgreSQL has: cross-node change notifications and behaviour while the server is down (on a
+ * server of its own, so the shared one stays up for the other test files).
+ */
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { STATUS } from '../src/model/status.js';
+import { PostgresStore } from '../src/store/postgres/postgres-store.js';
+import { StoreUnavailableError, type StoreChange } from '../src/store/store.js';
+import { newOp, storeContract } from './store-contract.js';
+import { freshDatabase } from './support/pg.js';
+import { startPostgres, startServer, stopServer, type TestPostgres } from './support/postgres.js';
+
+const urls = new WeakMap<PostgresStore, string>();
+
+function open(url: string, options: { connectionTimeoutMillis?: number } = {}): PostgresStore {
+  const store = new PostgresStore({ connectionString: url, max: 4, ...options });
+  urls.set(store, url);
+  return store;
+}
+
+storeContract('postgres', async () => open(await freshDatabase('store_contract')), {
+  // Its own pool: concurrent claimers really race on separate connections.
+  sibling: async (store) => open(urls.get(store as PostgresStore)!),
+});
+
+const CREATED = { actor: 'user:alice', kind: 'created' };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function eventually<T>(
+  read: () => T | Promise<T>,
+  ok: (value: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`);
+    await sleep(25);
+  }
+}
+
+describe('PostgresStore change notifications', () => {
+  const stores: PostgresStore[] = [];
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+  });
+
+  async function twoNodes(): Promise<[PostgresStore, PostgresStore, string]> {
+    const url = await freshDatabase('store_listen');
+    const a = open(url);
+    const b = open(url);
+    stores.push(a, b);
+    await a.migrate();
+    return [a, b, url];
+  }
+
+  it('delivers every committed write of another store instance, with its history event', async () => {
+    const [listening, writing] = await twoNodes();
+    const changes: StoreChange[] = [];
+    const stop = await listening.listen((c) => changes.push(c));
+
+    const created = await writing.insert(newOp({ handler: 'work', runAt: Date.now() - 1 }), CREATED);
+    const updated = await writing.update(
+      created,
+      { statusDetail: 'x' },
+      {},
+      { actor: 'app:a', kind: 'cancelRequested' },
+    );
+    // Lease renewals are bookkeeping: not announced.
+    await writing.update(
+      created,
+      { runAt: Date.now() - 1 },
+      {},
+      { actor: 'w', kind: 'heartbeat', history: false },
+    );
+    // A refused write commits nothing, so announces nothing.
+    await writing.update(
+      created,
+      { statusDetail: 'y' },
+      { expectedVersion: 99 },
+      { actor: 'app:a', kind: 'refused' },
+    );
+    const [claimed] = await writing.claim({ workerId: 'w1', limit: 1, leaseMs: 60_000 });
+    const done = await writing.update(
+      claimed,
+      { status: STATUS.succeeded },
+      {},
+      { actor: 'w', kind: 'succeeded' },
+    );
+    await writing.delete(
+      created,
+      { expectedVersion: done.ok ? done.record.version : 0 },
+      { actor: 'u', kind: 'deleted' },
+    );
+
+    const key = { tenantId: created.tenantId, scope: created.scope, id: created.id };
+    await eventually(
+      () => changes.length,
+      (n) => n >= 5,
+    );
+    await sleep(100);
+    expect(changes).toEqual([
+      { ...key, kind: 'created', eventSeq: created.eventSeq },
+      { ...key, kind: 'cancelRequested', eventSeq: updated.ok ? updated.record.eventSeq : -1 },
+      { ...key, kind: 'claimed', eventSeq: claimed.eventSeq },
+      { ...key, kind: 'succeeded', eventSeq: done.ok ? done.record.eventSeq : -1 },
+      { ...key, kind: 'deleted', eventSeq: (await writing.history(created))[0].eventSeq },
+    ]);
+
+    await stop();
+    await writing.insert(newOp(), CREATED);
+    await sleep(200);
+    expect(changes).toHaveLength(5);
+  });
+
+  it('announces a key too long for a NOTIFY payload by seq and still delivers the key', async () => {
+    const [listening, writing] = await twoNodes();
+    const changes: StoreChange[] = [];
+    await listening.listen((c) => changes.push(c));
+    // Repetitive, so PostgreSQL's index compression still fits it into a btree entry.
+    const scope = 'sites/' + 'x'.repeat(9000);
+    const created = await writing.insert(newOp({ scope }), CREATED);
+    const [change] = await eventually(
+      () => changes,
+      (c) => c.length >= 1,
+    );
+    expect(change).toEqual({
+      tenantId: created.tenantId,
+      scope,
+      id: created.id,
+      kind: 'created',
+      eventSeq: created.eventSeq,
+    });
+  });
+
+  it('reconnects by itself after its connection is killed and keeps delivering', async () => {
+    const [listening, writing, url] = await twoNodes();
+    const changes: StoreChange[] = [];
+    let reconnects = 0;
+    await listening.listen((c) => changes.push(c), { onReconnect: () => reconnects++ });
+    await writing.insert(newOp({ id: 'before' }), CREATED);
+    await eventually(
+      () => changes.length,
+      (n) => n === 1,
+    );
+
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const killed = await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'longrun-listen'`,
+      );
+      expect(killed.rowCount).toBe(1);
+    } finally {
+      await admin.end();
+    }
+    await eventually(
+      () => reconnects,
+      (n) => n === 1,
+    );
+    await writing.insert(newOp({ id: 'after' }), CREATED);
+    await eventually(
+      () => changes.map((c) => c.id),
+      (ids) => ids.includes('after'),
+    );
+  });
+});
+
+describe('PostgresStore while the server is down (own server)', () => {
+  let server: TestPostgres;
+  const stores: PostgresStore[] = [];
+
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterAll(async () => {
+    for (const s of stores.splice(0)) await s.close().catch(() => {});
+    await server?.stop();
+  });
+
+  it('rejects with StoreUnavailableError, then recovers by itself when the server is back', async () => {
+    const store = open(server.url, { connectionTimeoutMillis: 2_000 });
+    const other = open(server.url, { connectionTimeoutMillis: 2_000 });
+    stores.push(store, other);
+    await store.migrate();
+    const kept = await store.insert(newOp({ id: 'acknowledged' }), CREATED);
+    const changes: StoreChange[] = [];
+    let reconnects = 0;
+    await store.listen((c) => changes.push(c), { onReconnect: () => reconnects++, onError: () => {} });
+
+    await stopServer(server);
+    const failures = await Promise.all([
+      store.get(kept).catch((e: unknown) => e),
+      store.insert(newOp(), CREATED).catch((e: unknown) => e),
+      store.update(kept, { statusDetail: 'x' }, {}, CREATED).catch((e: unknown) => e),
+      store.claim({ workerId: 'w', limit: 1, leaseMs: 1000 }).catch((e: unknown) => e),
+      store.ping().catch((e: unknown) => e),
+      store.list(kept.tenantId, kept.scope, { orderBy: [], top: 10 }).catch((e: unknown) => e),
+    ]);
+    for (const failure of failures) {
+      expect(failure).toBeInstanceOf(StoreUnavailableError);
+      expect((failure as Error).cause).toBeInstanceOf(Error);
+    }
+    // A new listener can't start while the server is down either.
+    await expect(other.listen(() => {})).rejects.toBeInstanceOf(StoreUnavailableError);
+
+    await startServer(server);
+    await eventually(
+      () =>
+        store.ping().then(
+          () => true,
+          () => false,
+        ),
+      (up) => up,
+      20_000,
+    );
+    expect((await store.get(kept))?.id).toBe('acknowledged');
+    expect((await store.history(kept)).map((e) => e.kind)).toEqual(['created']);
+    // The listener came back on its own and delivers writes from other nodes again.
+    await eventually(
+      () => reconnects,
+      (n) => n >= 1,
+      20_000,
+    );
+    await other.insert(newOp({ id: 'after-restart' }), CREATED);
+    await eventually(
+      () => changes.map((c) => c.id),
+      (ids) => ids.includes('after-restart'),
+    );
+  });
+});
