@@ -75,7 +75,7 @@ export interface Longrun {
 export const DEFAULT_DB_FILE = './data/longrun.db';
 
 export async function createLongrun(options: LongrunOptions = {}): Promise<Longrun> {
-  const store = options.store ?? new SqliteStore({ file: options.dbFile ?? DEFAULT_DB_FILE });
+  const store: OperationStore = options.store ?? new SqliteStore({ file: options.dbFile ?? DEFAULT_DB_FILE });
   await store.migrate();
   const service = new OperationService(store, new ChangeFeed());
   const registry = new HandlerRegistry().register(scenarioHandler(options.scenarios));
@@ -103,6 +103,10 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
       ? new WebhookDeliverer(subscriptions, service, webhooks, webhooks)
       : undefined;
   deliverer?.start();
+  // Many nodes on one database: changes made on other nodes reach this node's waiters, streams and workers.
+  const stopListening = store.listen
+    ? await store.listen((change) => service.changes.publish(change), { onReconnect: () => worker?.poke() })
+    : undefined;
 
   let closed = false;
   return {
@@ -144,6 +148,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
       if (closed) return;
       closed = true;
       await worker?.stop(graceMs);
+      await stopListening?.();
       await deliverer?.stop();
       await retention?.stop();
       await app.close();

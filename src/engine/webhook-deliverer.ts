@@ -55,11 +55,11 @@ export class WebhookDeliverer {
     await this.loop;
   }
 
-  /** One pass over due subscriptions; returns how many it handled. */
+  /** One pass over due subscriptions; returns how many had events to deliver. */
   async deliverOnce(): Promise<number> {
     const due = await this.subscriptions.claimDue(this.owner, (this.options.timeoutMs ?? 10_000) * 3, 20);
-    await Promise.all(due.map((sub) => this.deliver(sub)));
-    return due.length;
+    const outcomes = await Promise.all(due.map((sub) => this.deliver(sub)));
+    return outcomes.filter(Boolean).length;
   }
 
   private async run(): Promise<void> {
@@ -91,9 +91,13 @@ export class WebhookDeliverer {
     });
   }
 
-  private async deliver(sub: SubscriptionRecord): Promise<void> {
+  /** Delivers the subscription's next batch; false when it had nothing settled to send yet. */
+  private async deliver(sub: SubscriptionRecord): Promise<boolean> {
     const events = await this.subscriptions.pending(sub, this.options.batchSize ?? 50);
-    if (events.length === 0) return this.subscriptions.delivered(sub, sub.cursor);
+    if (events.length === 0) {
+      await this.subscriptions.delivered(sub, sub.cursor); // releases the lease
+      return false;
+    }
     const last = events[events.length - 1].eventSeq;
     const wanted = new Set(sub.changeType.split(','));
     const notifications = [];
@@ -104,7 +108,10 @@ export class WebhookDeliverer {
       if (!records.has(e.id)) records.set(e.id, await this.operations.store.get(e));
       notifications.push(this.notification(sub, e, changeType, records.get(e.id)));
     }
-    if (notifications.length === 0) return this.subscriptions.delivered(sub, last);
+    if (notifications.length === 0) {
+      await this.subscriptions.delivered(sub, last);
+      return true;
+    }
     let ok = false;
     try {
       await checkNotificationUrl(sub.notificationUrl, this.policy); // DNS may have changed since creation
@@ -121,13 +128,17 @@ export class WebhookDeliverer {
       ok = false;
     }
     this.options.onDelivery?.(ok ? 'delivered' : 'failed', notifications.length);
-    if (ok) return this.subscriptions.delivered(sub, last);
+    if (ok) {
+      await this.subscriptions.delivered(sub, last);
+      return true;
+    }
     const delay = backoffDelay(
       sub.attempts + 1,
       this.options.retryBaseMs ?? 1000,
       this.options.retryCapMs ?? 600_000,
     );
-    return this.subscriptions.failed(sub, Date.now() + delay);
+    await this.subscriptions.failed(sub, Date.now() + delay);
+    return false;
   }
 
   private notification(

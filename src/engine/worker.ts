@@ -12,7 +12,12 @@ import { subtypeProperties } from '../model/types.js';
 import type { OperationChange } from '../service/changes.js';
 import type { OperationService } from '../service/operation-service.js';
 import { backoffDelay } from './backoff.js';
-import { PermanentError, type HandlerDefinition, type HandlerRegistry, type HandlerResult } from './handler.js';
+import {
+  PermanentError,
+  type HandlerDefinition,
+  type HandlerRegistry,
+  type HandlerResult,
+} from './handler.js';
 
 export interface WorkerOptions {
   /** Handlers running at once in this process; default 8. */
@@ -106,10 +111,24 @@ export class Worker {
   }
 
   private onChange(change: OperationChange): void {
-    if (change.kind === 'created' && change.record?.handler && this.registry.get(change.record.handler)) this.poke();
+    // A change from another node comes without the record: wake up anyway, the claim finds out.
+    if (
+      change.kind === 'created' &&
+      (!change.record || (change.record.handler && this.registry.get(change.record.handler)))
+    ) {
+      this.poke();
+    }
     if (change.kind === 'cancelRequested') {
       const attempt = this.running.get(attemptKey(change));
-      if (attempt && change.record?.cancelRequested) attempt.controller.abort(new CancelSignal());
+      if (!attempt) return;
+      if (change.record) {
+        if (change.record.cancelRequested) attempt.controller.abort(new CancelSignal());
+      } else {
+        void this.service.store.get(change).then(
+          (r) => r?.cancelRequested && attempt.controller.abort(new CancelSignal()),
+          () => {},
+        );
+      }
     }
   }
 
@@ -178,9 +197,14 @@ export class Worker {
       return;
     }
     const progress = new ProgressWriter(this.service, record, this.progressIntervalMs, controller);
-    const heartbeat = setInterval(() => void this.heartbeat(attempt), Math.max(50, Math.floor(this.leaseMs / 3)));
+    const heartbeat = setInterval(
+      () => void this.heartbeat(attempt),
+      Math.max(50, Math.floor(this.leaseMs / 3)),
+    );
     const timeoutMs = record.timeoutMs ?? definition.timeoutMs;
-    const timeout = timeoutMs ? setTimeout(() => controller.abort(new TimeoutSignal(timeoutMs)), timeoutMs) : undefined;
+    const timeout = timeoutMs
+      ? setTimeout(() => controller.abort(new TimeoutSignal(timeoutMs)), timeoutMs)
+      : undefined;
     let result: HandlerResult | void = undefined;
     let failure: unknown;
     try {
@@ -208,7 +232,12 @@ export class Worker {
       // Give it back without counting the attempt, so another worker picks it up right away.
       await this.service.attemptWrite(
         record,
-        { leaseOwner: null, runAt: Date.now(), attempts: record.attempts - 1, statusDetail: record.statusDetail },
+        {
+          leaseOwner: null,
+          runAt: Date.now(),
+          attempts: record.attempts - 1,
+          statusDetail: record.statusDetail,
+        },
         'released',
       );
     } else if (failure !== undefined) {
@@ -248,13 +277,24 @@ export class Worker {
     );
   }
 
-  private async fail(record: OperationRecord, _definition: HandlerDefinition, failure: unknown): Promise<void> {
+  private async fail(
+    record: OperationRecord,
+    _definition: HandlerDefinition,
+    failure: unknown,
+  ): Promise<void> {
     const message =
-      failure instanceof TimeoutSignal ? `Timed out after ${failure.ms} ms.` : messageOf(failure) || 'The handler failed.';
+      failure instanceof TimeoutSignal
+        ? `Timed out after ${failure.ms} ms.`
+        : messageOf(failure) || 'The handler failed.';
     const props = { ...record.props };
     if (subtypeProperties(record.type).some((p) => p.name === 'error')) {
       props.error = {
-        code: failure instanceof PermanentError ? failure.code : failure instanceof TimeoutSignal ? 'timeout' : 'handlerFailed',
+        code:
+          failure instanceof PermanentError
+            ? failure.code
+            : failure instanceof TimeoutSignal
+              ? 'timeout'
+              : 'handlerFailed',
         message,
         target: null,
         details: [],
@@ -276,9 +316,14 @@ export class Worker {
     if (attempt.controller.signal.aborted) return;
     let renewed: OperationRecord | undefined;
     try {
-      renewed = await this.service.attemptWrite(attempt.record, { runAt: Date.now() + this.leaseMs }, 'heartbeat', {
-        touch: false,
-      });
+      renewed = await this.service.attemptWrite(
+        attempt.record,
+        { runAt: Date.now() + this.leaseMs },
+        'heartbeat',
+        {
+          touch: false,
+        },
+      );
     } catch {
       return; // store unreachable: keep going; the lease may still be ours at the next beat
     }
@@ -287,7 +332,8 @@ export class Worker {
   }
 }
 
-const attemptKey = (k: { tenantId: string; scope: string; id: string }) => `${k.tenantId}\u0000${k.scope}\u0000${k.id}`;
+const attemptKey = (k: { tenantId: string; scope: string; id: string }) =>
+  `${k.tenantId}\u0000${k.scope}\u0000${k.id}`;
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

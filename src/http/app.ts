@@ -11,6 +11,10 @@ import type { SubscriptionService } from '../service/subscription-service.js';
 import { subscriptionsRoute } from './subscriptions-route.js';
 import { sendGraphError, toGraphError } from './errors.js';
 import { operationsRoute } from './operations-route.js';
+import { batchRoutes } from './batch.js';
+import { metadataRoutes } from './metadata.js';
+import { metricsPlugin } from './metrics.js';
+import { openApiRoute } from './openapi.js';
 import { OPEN_SECURITY, type Security } from './security.js';
 
 export interface AppOptions {
@@ -34,6 +38,16 @@ export const BODY_LIMIT = 1024 * 1024;
  * Requests Node's HTTP parser refuses before Fastify sees them (a URL or headers over 16 KiB, broken
  * framing) still get Graph's error envelope.
  */
+/** Whether a parsed JSON value holds a NUL character anywhere (PostgreSQL can't store one). */
+function hasNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(hasNul);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).some(([k, v]) => k.includes('\u0000') || hasNul(v));
+  }
+  return false;
+}
+
 function rejectMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable) {
     socket.destroy();
@@ -79,7 +93,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
-    return parseJson(request, text, done);
+    return parseJson(request, text, (error, value) => {
+      if (!error && hasNul(value)) {
+        return done(
+          new GraphError(
+            400,
+            'invalidRequest',
+            'Strings in the request body must not contain NUL characters.',
+          ),
+        );
+      }
+      done(error, value);
+    });
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -119,6 +144,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       );
     }
   });
+
+  // Prometheus metrics, $metadata and the OpenAPI document (public), JSON batching.
+  metricsPlugin(app, { service: options.service });
+  metadataRoutes(app);
+  openApiRoute(app);
+  batchRoutes(app, { security: options.security ?? OPEN_SECURITY });
 
   if (options.subscriptions) {
     subscriptionsRoute(app, {

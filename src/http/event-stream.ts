@@ -34,7 +34,10 @@ export async function streamEvents(
   // Subscribe first and hold live changes until the replay is written, so nothing falls between the two.
   const held: OperationChange[] = [];
   let live = false;
-  let lastSent = lastEventId ?? 0;
+  // Ids already sent: on PostgreSQL, changes from concurrent transactions may arrive out of event_seq order,
+  // so "not above the last id" would drop some; a bounded set remembers what was sent instead.
+  const sent = new Set<number>();
+  const floor = lastEventId ?? 0;
   const onChange = (change: OperationChange) => {
     if (live) void send(change);
     else held.push(change);
@@ -63,8 +66,9 @@ export async function streamEvents(
 
   const write = (eventSeq: number | undefined, record: OperationRecord) => {
     if (eventSeq !== undefined) {
-      if (eventSeq <= lastSent) return;
-      lastSent = eventSeq;
+      if (eventSeq <= floor || sent.has(eventSeq)) return;
+      sent.add(eventSeq);
+      if (sent.size > 10_000) sent.delete(sent.values().next().value as number);
     }
     out.write(
       `${eventSeq !== undefined ? `id: ${eventSeq}\n` : ''}data: ${JSON.stringify(o.render(record))}\n\n`,
@@ -80,7 +84,7 @@ export async function streamEvents(
         return;
       }
       const record = change.record ?? (await service.store.get(change));
-      if (record) write(change.record?.eventSeq ?? (change as { eventSeq?: number }).eventSeq, record);
+      if (record) write(change.record?.eventSeq ?? change.eventSeq, record);
     });
     return queue.catch(() => {});
   }

@@ -58,6 +58,7 @@ export function tokenize(rawPath: string): Token[] {
     } catch {
       throw badRequest(`The path segment '${part}' is not valid percent-encoding.`);
     }
+    if (text.includes('\u0000')) throw badRequest('Paths must not contain NUL characters.');
     const fn = FUNCTION_FORM.exec(text);
     if (fn) {
       tokens.push({ text: 'getOperationStatus', isKey: false, args: { operationId: unquote(fn[1]) } });

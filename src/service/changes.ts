@@ -12,6 +12,8 @@ export interface OperationChange {
   /** The operation after the change; undefined when it was deleted or the change came from another node. */
   record?: OperationRecord;
   kind: string;
+  /** The history event of the change, when known (remote changes carry it without a record). */
+  eventSeq?: number;
 }
 
 type Listener = (change: OperationChange) => void;

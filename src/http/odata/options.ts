@@ -72,11 +72,15 @@ interface QueryParam {
 
 /** Query-string decoding: '+' is a space, then percent-decoding. */
 function decodeComponent(text: string): string {
+  let decoded: string;
   try {
-    return decodeURIComponent(text.replace(/\+/g, ' '));
+    decoded = decodeURIComponent(text.replace(/\+/g, ' '));
   } catch {
     throw badRequest(`The query string has a malformed percent-encoding in '${text}'.`);
   }
+  // PostgreSQL can't store or compare NUL characters; no property can hold one, so it is bad input.
+  if (decoded.includes('\u0000')) throw badRequest('Query options must not contain NUL characters.');
+  return decoded;
 }
 
 function splitQuery(search: string): QueryParam[] {

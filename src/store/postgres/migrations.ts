@@ -78,4 +78,30 @@ CREATE INDEX operation_events_key ON operation_events (tenant_id, scope, id, eve
     name: 'collection event streams',
     sql: `CREATE INDEX operation_events_scope ON operation_events (tenant_id, scope, event_seq);`,
   },
+  {
+    version: 3,
+    name: 'webhook subscriptions',
+    sql: `
+CREATE TABLE subscriptions (
+  tenant_id        text    COLLATE "C" NOT NULL,
+  id               text    COLLATE "C" NOT NULL,
+  resource         text    NOT NULL,
+  scope            text    COLLATE "C" NOT NULL,
+  operation_id     text    COLLATE "C",
+  change_type      text    NOT NULL,
+  notification_url text    NOT NULL,
+  client_state     text,
+  expiration_ms    bigint  NOT NULL,
+  created_by       text    NOT NULL,
+  created_at       text    NOT NULL,
+  cursor           bigint  NOT NULL,
+  attempts         integer NOT NULL DEFAULT 0,
+  next_attempt_at  bigint  NOT NULL DEFAULT 0,
+  lease_owner      text,
+  lease_until      bigint  NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX subscriptions_due ON subscriptions (next_attempt_at);
+`,
+  },
 ];

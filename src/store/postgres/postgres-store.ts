@@ -34,7 +34,9 @@ import {
 } from '../store.js';
 import { storeError, isConnectionError, uniqueViolation } from './errors.js';
 import { CHANGES_CHANNEL, ChangeListener, MAX_PAYLOAD_BYTES } from './listener.js';
+import { horizonOf, settled, TAIL, type TailRow } from './event-horizon.js';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
+import { PostgresSubscriptions } from './postgres-subscriptions.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:port/database (ignored when `pool` is given). */
@@ -99,6 +101,8 @@ export class PostgresStore implements OperationStore {
   private readonly statementNames = new Map<string, string>();
   private readonly listeners = new Set<ChangeListener>();
   private closed = false;
+  readonly subscriptions: PostgresSubscriptions;
+  private horizonCache?: { at: number; value: Promise<number> };
 
   constructor(options: PostgresStoreOptions) {
     if (!options.pool && !options.connectionString)
@@ -119,6 +123,10 @@ export class PostgresStore implements OperationStore {
     // the next query opens a new one. Without a listener the 'error' event would crash the process.
     this.pool.on('error', () => {});
     this.prepared = options.preparedStatements ?? true;
+    this.subscriptions = new PostgresSubscriptions(
+      (text, values) => this.query(text, values, false),
+      () => this.settledHorizon(),
+    );
     this.listenConfig = options.listenConnectionString
       ? { connectionString: options.listenConnectionString, application_name: 'longrun-listen' }
       : { ...(this.pool.options as pg.ClientConfig), application_name: 'longrun-listen' };
@@ -411,12 +419,30 @@ FROM cur`;
     return rows.map(rowToEvent);
   }
 
+  /**
+   * The event_seq up to which the history is settled (see event-horizon.ts), recomputed at most every
+   * 50 ms: readers that keep cursors read only up to it.
+   */
+  settledHorizon(): Promise<number> {
+    const nowMs = Date.now();
+    if (!this.horizonCache || nowMs - this.horizonCache.at > 50) {
+      const value = this.query<TailRow>(
+        'SELECT event_seq, at FROM operation_events ORDER BY event_seq DESC LIMIT $1',
+        [TAIL],
+      ).then((r) => horizonOf(r.rows, Date.now()));
+      value.catch(() => (this.horizonCache = undefined));
+      this.horizonCache = { at: nowMs, value };
+    }
+    return this.horizonCache.value;
+  }
+
   async eventsSince(
     tenantId: string,
     scope: string,
     afterEventSeq: number,
     options: { id?: string; limit: number },
   ): Promise<OperationEvent[]> {
+    const horizon = await this.settledHorizon();
     const { rows } =
       options.id === undefined
         ? await this.query<EventRow>(
@@ -427,7 +453,7 @@ FROM cur`;
             `SELECT * FROM operation_events WHERE ${KEY_WHERE} AND event_seq > $4 ORDER BY event_seq LIMIT $5`,
             [tenantId, scope, options.id, afterEventSeq, options.limit],
           );
-    return rows.map(rowToEvent);
+    return settled(rows.map(rowToEvent), horizon);
   }
 
   async claim(options: ClaimOptions): Promise<OperationRecord[]> {
