@@ -6,12 +6,14 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { AuthConfig } from '../auth/config.js';
 import { DEV_TOKEN_DEFAULTS, mintToken } from '../auth/tokens.js';
 import { createLongrun, DEFAULT_DB_FILE } from '../longrun.js';
+import { PostgresStore } from '../store/postgres/postgres-store.js';
 import { addAuthOptions, authConfigFrom, dataDirOf, securityFor, type AuthCliFlags } from './auth-options.js';
 
 interface ServeFlags extends AuthCliFlags {
   port: string;
   host: string;
   db: string;
+  postgres?: string;
   publicUrl?: string;
   logLevel: string;
   scenarios?: string;
@@ -25,10 +27,16 @@ interface ServeFlags extends AuthCliFlags {
 
 export function serveCommand(): Command {
   return addAuthOptions(new Command('serve'))
-    .description('Run the service (HTTP API and workers) on the embedded SQLite file.')
+    .description('Run the service (HTTP API and workers) on the embedded SQLite file, or on PostgreSQL.')
     .addOption(new Option('--port <n>', 'port to listen on').env('PORT').default('8080'))
     .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
     .addOption(new Option('--db <file>', 'SQLite database file').env('LONGRUN_DB').default(DEFAULT_DB_FILE))
+    .addOption(
+      new Option(
+        '--postgres <url>',
+        'PostgreSQL connection URL: many nodes share one database (env LONGRUN_POSTGRES_URL or DATABASE_URL)',
+      ),
+    )
     .addOption(
       new Option('--public-url <url>', 'base URL clients use (for Location and @odata.context)').env(
         'LONGRUN_PUBLIC_URL',
@@ -80,8 +88,10 @@ Examples:
       const port = integer('--port', flags.port, 0, 65535);
       const dbFile = resolve(flags.db);
       const authConfig = await authConfigFrom(flags, dataDirOf(dbFile));
+      const postgresUrl = flags.postgres ?? process.env.LONGRUN_POSTGRES_URL ?? process.env.DATABASE_URL;
       const node = await createLongrun({
         dbFile,
+        store: postgresUrl ? new PostgresStore({ connectionString: postgresUrl }) : undefined,
         security: securityFor(authConfig),
         publicUrl: flags.publicUrl,
         logger: { level: flags.logLevel },
@@ -99,7 +109,8 @@ Examples:
         },
       });
       const url = await node.listen(port, flags.host);
-      node.app.log.info({ url, database: dbFile }, `longrun listening on ${url} (SQLite ${dbFile})`);
+      const database = postgresUrl ? `PostgreSQL ${redact(postgresUrl)}` : `SQLite ${dbFile}`;
+      node.app.log.info({ url, database }, `longrun listening on ${url} (${database})`);
       await announceAuth(node.app.log, authConfig, url);
       shutdownOn(['SIGINT', 'SIGTERM'], async (signal) => {
         node.app.log.info({ signal }, 'shutting down: finishing running handlers');
@@ -131,6 +142,17 @@ async function announceAuth(log: FastifyBaseLogger, config: AuthConfig, url: str
   process.stdout.write(
     `\nDev token (delegated admin, 12 h):\n${token}\n\nTry:\n  curl -H "Authorization: Bearer ${token}" ${url}/v1.0/operations\n\n`,
   );
+}
+
+/** A connection URL without its password, for logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
 }
 
 export function integer(flag: string, text: string, min: number, max: number): number {
