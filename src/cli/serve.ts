@@ -23,6 +23,10 @@ interface ServeFlags extends AuthCliFlags {
   retentionHours: string;
   retryAfter: string;
   workers: boolean;
+  webhookAllowHosts?: string;
+  webhookAllowPrivate?: boolean;
+  webhookAllowHttp?: boolean;
+  maxWait: string;
 }
 
 export function serveCommand(): Command {
@@ -74,6 +78,17 @@ export function serveCommand(): Command {
         .default('1'),
     )
     .option('--no-workers', 'serve HTTP only; run handlers elsewhere (longrun worker)')
+    .addOption(
+      new Option('--webhook-allow-hosts <list>', 'notification hosts always allowed, comma-separated').env(
+        'LONGRUN_WEBHOOK_ALLOW_HOSTS',
+      ),
+    )
+    .option(
+      '--webhook-allow-private',
+      'allow webhooks to loopback and private networks (off: SSRF protection)',
+    )
+    .option('--webhook-allow-http', 'allow http:// notification URLs (off: https only)')
+    .option('--max-wait <s>', 'longest Prefer: wait honoured, in seconds', '60')
     .addOption(new Option('--log-level <level>', 'pino log level').env('LONGRUN_LOG_LEVEL').default('info'))
     .addHelpText(
       'after',
@@ -97,6 +112,15 @@ Examples:
         logger: { level: flags.logLevel },
         scenarios: parseScenarios(flags.scenarios),
         retryAfterSeconds: integer('--retry-after', flags.retryAfter, 0, 3600),
+        maxWaitSeconds: integer('--max-wait', flags.maxWait, 0, 3600),
+        webhooks: {
+          allowPrivateNetworks: flags.webhookAllowPrivate ?? false,
+          allowHttp: flags.webhookAllowHttp ?? false,
+          allowedHosts: (flags.webhookAllowHosts ?? '')
+            .split(',')
+            .map((h) => h.trim().toLowerCase())
+            .filter(Boolean),
+        },
         worker: flags.workers
           ? {
               concurrency: integer('--concurrency', flags.concurrency, 1, 10_000),
