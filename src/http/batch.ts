@@ -1,0 +1,258 @@
+/**
+ * JSON batching, as Graph does it: `POST /{version}/$batch` with
+ * `{"requests":[{"id","method","url","headers"?,"body"?,"dependsOn"?}]}`, at most 20 requests, answered
+ * `200 {"responses":[{"id","status","headers","body"}]}` in request order.
+ *
+ * Each request runs through this same app (`app.inject`), so it meets exactly the routes, auth and errors a
+ * direct request meets; the batch's own `Authorization` applies to every request (a request's own is
+ * ignored), and its `client-request-id` unless a request names its own. `url` is relative to the version
+ * root, with or without a leading slash. Requests without `dependsOn` run concurrently; one with
+ * `dependsOn` (earlier ids only) runs after those, and gets `424 Failed Dependency` if any of them did not
+ * succeed (2xx).
+ *
+ * Bodies follow the OData JSON batch format: JSON media types carry JSON, `text/*` a string, anything else
+ * a base64 string. A request body without a Content-Type is JSON; given as a string, it is base64-encoded
+ * JSON (what Microsoft Graph's TypeScript SDK sends).
+ */
+import { randomUUID } from 'node:crypto';
+import { Value } from '@sinclair/typebox/value';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { GraphError, badRequest } from '../model/errors.js';
+import { API_VERSIONS, type ApiVersion } from '../model/types.js';
+import { BATCH_REQUEST, MAX_BATCH_REQUESTS } from './schemas.js';
+import type { Security } from './security.js';
+
+interface BatchStep {
+  id: string;
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  dependsOn?: string[];
+}
+
+export interface BatchResponseStep {
+  id: string;
+  status: number;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** Request headers a step can't set: the batch's own connection and credentials decide these. */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'authorization',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+]);
+/** Response headers that describe the inner HTTP exchange, not the response. */
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'date',
+]);
+
+const isJsonType = (type: string) => /^application\/(?:[\w.+-]*\+)?json\b/i.test(type);
+const isTextType = (type: string) => /^text\//i.test(type);
+
+export interface BatchOptions {
+  security: Security;
+}
+
+/** Registers `POST /v1.0/$batch` and `POST /beta/$batch`. */
+export function batchRoutes(app: FastifyInstance, options: BatchOptions): void {
+  for (const version of API_VERSIONS) {
+    app.post(`/${version}/$batch`, async (request, reply) => {
+      await options.security.authenticate(request.headers.authorization); // 401 for the whole batch
+      const steps = checkBatch(request.body);
+      const responses = await runBatch(app, request, version, steps);
+      return reply.code(200).type('application/json').send(JSON.stringify({ responses }));
+    });
+  }
+}
+
+/** Validates the body: its shape, the number of requests, unique ids, dependencies on earlier ids. */
+function checkBatch(body: unknown): BatchStep[] {
+  if (!Value.Check(BATCH_REQUEST, body)) {
+    const first = Value.Errors(BATCH_REQUEST, body).First();
+    const where = first?.path ? ` at '${first.path}'` : '';
+    throw badRequest(
+      `The batch body must be {"requests":[{"id","method","url","headers"?,"body"?,"dependsOn"?}]}: ${first?.message ?? 'invalid'}${where}.`,
+    );
+  }
+  const steps = (body as { requests: BatchStep[] }).requests;
+  if (steps.length === 0) throw badRequest('The batch holds no requests.');
+  if (steps.length > MAX_BATCH_REQUESTS) {
+    throw badRequest(`A batch holds at most ${MAX_BATCH_REQUESTS} requests; this one has ${steps.length}.`);
+  }
+  const seen = new Set<string>();
+  for (const step of steps) {
+    if (seen.has(step.id)) throw badRequest(`The request id '${step.id}' is used twice in the batch.`);
+    for (const dep of step.dependsOn ?? []) {
+      if (!seen.has(dep)) {
+        throw badRequest(
+          `The request '${step.id}' depends on '${dep}', which is not an earlier request of the batch.`,
+        );
+      }
+    }
+    if (!METHODS.has(step.method.toUpperCase())) {
+      throw badRequest(`The request '${step.id}' has the method '${step.method}', which can't be batched.`);
+    }
+    seen.add(step.id);
+  }
+  return steps;
+}
+
+async function runBatch(
+  app: FastifyInstance,
+  outer: FastifyRequest,
+  version: ApiVersion,
+  steps: BatchStep[],
+): Promise<BatchResponseStep[]> {
+  const results = new Map<string, Promise<BatchResponseStep>>();
+  for (const step of steps) {
+    const dependencies = (step.dependsOn ?? []).map((id) => results.get(id)!);
+    results.set(
+      step.id,
+      (async () => {
+        const done = await Promise.all(dependencies);
+        const failed = done.find((r) => r.status < 200 || r.status > 299);
+        if (failed) {
+          return errorStep(
+            step,
+            outer,
+            new GraphError(424, 'failedDependency', `The request '${failed.id}' this one depends on failed.`),
+          );
+        }
+        try {
+          return await runStep(app, outer, version, step);
+        } catch (error) {
+          if (error instanceof GraphError) return errorStep(step, outer, error);
+          outer.log.error({ err: error, batchRequest: step.id }, 'batch request failed');
+          return errorStep(
+            step,
+            outer,
+            new GraphError(500, 'generalException', 'The request failed unexpectedly.'),
+          );
+        }
+      })(),
+    );
+  }
+  return Promise.all(steps.map((s) => results.get(s.id)!));
+}
+
+async function runStep(
+  app: FastifyInstance,
+  outer: FastifyRequest,
+  version: ApiVersion,
+  step: BatchStep,
+): Promise<BatchResponseStep> {
+  const url = step.url.startsWith('/') ? step.url : `/${step.url}`;
+  if (/^\/\/|^\/?[a-z][a-z0-9+.-]*:\/\//i.test(step.url)) {
+    throw badRequest(`The url '${step.url}' must be relative to /${version}, e.g. '/operations/{id}'.`);
+  }
+  if (/^\/\$batch(?:[/?]|$)/.test(url)) throw badRequest('A batch cannot contain another $batch.');
+  checkPath(url.split(/[?#]/, 1)[0], step.url);
+
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(step.headers ?? {})) {
+    const lower = name.toLowerCase();
+    if (!DROPPED_REQUEST_HEADERS.has(lower)) headers[lower] = value;
+  }
+  const authorization = outer.headers.authorization;
+  if (authorization) headers.authorization = authorization;
+  const clientRequestId = outer.headers['client-request-id'];
+  if (typeof clientRequestId === 'string' && headers['client-request-id'] === undefined) {
+    headers['client-request-id'] = clientRequestId;
+  }
+  // Absolute URLs in responses (Location, nextLink) name the host the batch was sent to.
+  headers.host = outer.host;
+  headers['x-forwarded-proto'] = outer.protocol;
+
+  let payload: string | Buffer | undefined;
+  if (step.body !== undefined) {
+    const type = headers['content-type'];
+    if (type === undefined) {
+      headers['content-type'] = 'application/json';
+      payload = typeof step.body === 'string' ? Buffer.from(step.body, 'base64') : JSON.stringify(step.body);
+    } else if (isJsonType(type)) {
+      payload = JSON.stringify(step.body);
+    } else if (typeof step.body === 'string') {
+      payload = isTextType(type) ? step.body : Buffer.from(step.body, 'base64');
+    } else {
+      throw badRequest(`The body of request '${step.id}' must be a string for the Content-Type '${type}'.`);
+    }
+  }
+
+  const response = await app.inject({
+    method: step.method.toUpperCase() as 'GET',
+    url: `/${version}${url}`,
+    headers,
+    payload,
+  });
+
+  const out: BatchResponseStep = { id: step.id, status: response.statusCode, headers: {} };
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value === undefined || DROPPED_RESPONSE_HEADERS.has(name)) continue;
+    out.headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  if (response.rawPayload.length > 0) {
+    const type = out.headers['content-type'] ?? '';
+    if (isJsonType(type)) {
+      try {
+        out.body = JSON.parse(response.body);
+      } catch {
+        out.body = response.body;
+      }
+    } else if (isTextType(type)) {
+      out.body = response.body;
+    } else {
+      out.body = response.rawPayload.toString('base64');
+    }
+  }
+  return out;
+}
+
+/**
+ * The path stays under the version root: no `.`/`..` segments (plain or percent-encoded) or backslashes,
+ * which URL parsing would resolve to elsewhere; and it must be valid percent-encoding.
+ */
+function checkPath(path: string, given: string): void {
+  if (path.includes('\\')) throw badRequest(`The url '${given}' must not contain backslashes.`);
+  for (const segment of path.split('/')) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      throw badRequest(`The url '${given}' is not valid percent-encoding.`);
+    }
+    if (decoded === '.' || decoded === '..') {
+      throw badRequest(`The url '${given}' must not contain '.' or '..' segments.`);
+    }
+  }
+}
+
+/** A step answered without running it (a failed dependency, a url that can't be run), in Graph's envelope. */
+function errorStep(step: BatchStep, outer: FastifyRequest, error: GraphError): BatchResponseStep {
+  const own = Object.entries(step.headers ?? {}).find(([name]) => name.toLowerCase() === 'client-request-id');
+  const clientRequestId = own ? own[1] : outer.headers['client-request-id'];
+  const requestId = randomUUID();
+  const innerError: Record<string, string> = {
+    date: new Date().toISOString().slice(0, 19),
+    'request-id': requestId,
+  };
+  if (typeof clientRequestId === 'string') innerError['client-request-id'] = clientRequestId;
+  const body: Record<string, unknown> = { code: error.code, message: error.message };
+  if (error.options.target) body.target = error.options.target;
+  body.innerError = innerError;
+  return {
+    id: step.id,
+    status: error.status,
+    headers: { 'content-type': 'application/json', 'request-id': requestId, ...error.options.headers },
+    body: { error: body },
+  };
+}
