@@ -15,7 +15,8 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { OperationEvent, OperationRecord } from '../../model/operation.js';
 import type { FilterNode, ListQuery } from '../../model/query.js';
-import { STATUS } from '../../model/status.js';
+import { STATUS, type StatusValue } from '../../model/status.js';
+import type { OperationTypeName } from '../../model/types.js';
 import { now } from '../../model/time.js';
 import { changeColumns, rowToEvent, rowToRecord, type EventRow, type OperationRow } from '../row.js';
 import { compileAfter, compileFilter, compileOrderBy, postgresDialect } from '../sql/query-sql.js';
@@ -528,6 +529,18 @@ SELECT count(*) AS n FROM del`,
       [Date.now()],
     );
     return { due: Number(rows[0].due), oldestDueAt: rows[0].oldest === null ? null : Number(rows[0].oldest) };
+  }
+
+  async statusCounts(): Promise<{ status: StatusValue; type: OperationTypeName; count: number }[]> {
+    const { rows } = await this.query<{ status: number; type: string; count: string }>(
+      'SELECT status, type, count(*) AS count FROM operations GROUP BY status, type',
+      [],
+    );
+    return rows.map((r) => ({
+      status: r.status as StatusValue,
+      type: r.type as OperationTypeName,
+      count: Number(r.count),
+    }));
   }
 
   /**
