@@ -116,3 +116,12 @@ describe('no 5xx', () => {
     expect(failures).toEqual([]);
   });
 });
+
+describe('malformed URLs', () => {
+  it('answers a URL Fastify cannot decode with a Graph error', async () => {
+    const res = await fetch(`${server.url}/v1.0/%zz`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalidRequest');
+    expect(res.headers.get('request-id')).toBeTruthy();
+  });
+});

@@ -82,6 +82,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // OData URLs carry parentheses, quotes and colons; the operations route parses paths itself.
     routerOptions: { maxParamLength: 2048, ignoreDuplicateSlashes: false },
     clientErrorHandler: rejectMalformedRequest,
+    // Errors Fastify raises before routing (a malformed URL) get Graph's envelope too.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('request-id', request.id);
+      return sendGraphError(request, reply, toGraphError(error));
+    },
   });
 
   // Only JSON bodies are accepted; without this, Fastify would parse text/plain into a string.
