@@ -93,7 +93,10 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     maxWaitSeconds: options.maxWaitSeconds,
     logger: options.logger ?? false,
   });
-  const worker = options.worker === false ? undefined : new Worker(service, registry, options.worker);
+  const worker =
+    options.worker === false
+      ? undefined
+      : new Worker(service, registry, { logger: app.log.child({ component: 'worker' }), ...options.worker });
   worker?.start();
   const retention = options.retention === false ? undefined : new RetentionPurger(service, options.retention);
   retention?.start();

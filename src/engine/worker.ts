@@ -32,7 +32,16 @@ export interface WorkerOptions {
   retryBaseMs?: number;
   retryCapMs?: number;
   workerId?: string;
+  /** Where attempts that fail, retry or lose their lease are logged (pino-compatible); silent by default. */
+  logger?: WorkerLogger;
 }
+
+export interface WorkerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+const SILENT: WorkerLogger = { info() {}, warn() {} };
 
 interface Attempt {
   record: OperationRecord;
@@ -55,6 +64,7 @@ export class Worker {
   private wake?: () => void;
   private wakeRequested = false;
   private unsubscribe?: () => void;
+  private readonly log: WorkerLogger;
 
   constructor(
     private readonly service: OperationService,
@@ -68,6 +78,7 @@ export class Worker {
     this.progressIntervalMs = options.progressIntervalMs ?? 250;
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.retryCapMs = options.retryCapMs ?? 300_000;
+    this.log = options.logger ?? SILENT;
   }
 
   start(): void {
@@ -225,7 +236,19 @@ export class Worker {
     }
 
     const reason = failure;
-    if (reason instanceof StaleSignal) return; // another worker owns it now
+    const context = {
+      'operation-id': record.id,
+      scope: record.scope,
+      attempt: record.attempts,
+      worker: this.id,
+    };
+    if (reason instanceof StaleSignal) {
+      this.log.warn(context, 'attempt lost its lease to another worker; its result is discarded');
+      return;
+    }
+    if (failure !== undefined && !(reason instanceof CancelSignal) && !(reason instanceof ShutdownSignal)) {
+      this.log.warn({ ...context, err: messageOf(failure) }, 'handler attempt failed');
+    }
     if (reason instanceof CancelSignal) {
       await this.finish(record, { status: STATUS.canceled, statusDetail: 'Canceled.' }, 'canceled');
     } else if (reason instanceof ShutdownSignal) {

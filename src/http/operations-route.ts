@@ -158,6 +158,8 @@ class Handler {
 
   async dispatch(method: string): Promise<FastifyReply> {
     const target = this.resolved.target;
+    // Log lines of this request carry the operation id next to the request-id.
+    if ('id' in target) this.request.log = this.request.log.child({ 'operation-id': target.id });
     switch (target.kind) {
       case 'collection':
         return method === 'GET' ? this.list() : this.create();
