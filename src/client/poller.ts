@@ -22,6 +22,9 @@ export interface PollUntilDoneOptions extends PollOptions {
   intervalMs?: number;
 }
 
+/** pollUntilDone sends `Prefer: wait=30` unless told otherwise (`preferWaitSeconds: 0` turns it off). */
+export const DEFAULT_PREFER_WAIT_SECONDS = 30;
+
 export interface OperationPoller {
   /** Absolute URL of the operation. */
   readonly operationUrl: string;
@@ -88,8 +91,7 @@ export class HttpOperationPoller implements OperationPoller {
   }
 
   async poll(options: PollOptions = {}): Promise<Operation> {
-    const prefer =
-      options.preferWaitSeconds === undefined ? [] : [`wait=${Math.round(options.preferWaitSeconds)}`];
+    const prefer = options.preferWaitSeconds ? [`wait=${Math.round(options.preferWaitSeconds)}`] : [];
     const { response, body, clientRequestId } = await this.transport.send({
       method: 'GET',
       url: this.operationUrl,
@@ -112,6 +114,9 @@ export class HttpOperationPoller implements OperationPoller {
 
   async pollUntilDone(options: PollUntilDoneOptions = {}): Promise<Operation> {
     const intervalMs = options.intervalMs ?? 1000;
+    // Ask the server to hold each poll until something changes; one that doesn't honour the preference
+    // (Microsoft Graph) ignores it, and the Retry-After/backoff schedule applies as usual.
+    options = { ...options, preferWaitSeconds: options.preferWaitSeconds ?? DEFAULT_PREFER_WAIT_SECONDS };
     let backoffStep = 0;
     while (!this.done) {
       await sleep(
