@@ -9,6 +9,7 @@ import { scenarioHandler } from './engine/scenarios/scenario-handler.js';
 import type { ScenarioConfig } from './engine/scenarios/scenario.js';
 import { WebhookDeliverer, type DelivererOptions } from './engine/webhook-deliverer.js';
 import { Worker, type WorkerOptions } from './engine/worker.js';
+import { userScope } from './families/families.js';
 import { buildApp } from './http/app.js';
 import { resolvePath } from './http/resolve.js';
 import { OPEN_SECURITY, type Security } from './http/security.js';
@@ -84,10 +85,17 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     options.webhooks === false ? undefined : { ...DEFAULT_WEBHOOK_POLICY, ...options.webhooks };
   const subscriptions =
     webhooks && store.subscriptions ? new SubscriptionService(store.subscriptions, webhooks) : undefined;
+  const security = options.security ?? OPEN_SECURITY;
+  if (store.moveScope && security !== OPEN_SECURITY) {
+    // A UPN used before its owner's token was seen filed operations under the UPN: move them to the object id.
+    security.onUserLearned = async ({ tenantId, upn, objectId }) => {
+      await store.moveScope!(tenantId, userScope(upn), userScope(objectId));
+    };
+  }
   const app = await buildApp({
     service,
     subscriptions,
-    security: options.security ?? OPEN_SECURITY,
+    security,
     publicUrl: options.publicUrl,
     retryAfterSeconds: options.retryAfterSeconds,
     maxWaitSeconds: options.maxWaitSeconds,

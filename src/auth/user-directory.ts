@@ -7,7 +7,8 @@
 import type { Principal } from './principal.js';
 
 export interface UserDirectory {
-  learn(principal: Principal): void;
+  /** Records the principal's UPN → object id; returns the mapping when it is new (or changed), else undefined. */
+  learn(principal: Principal): { tenantId: string; upn: string; objectId: string } | undefined;
   /** Canonical key for a user key in a tenant: the object id (lowercase) when known, else the key lowercased. */
   canonical(tenantId: string, userKey: string): string;
   sameUser(tenantId: string, a: string, b: string): boolean;
@@ -28,14 +29,15 @@ export function createUserDirectory(maxEntries = DEFAULT_MAX_ENTRIES): UserDirec
   return {
     learn(principal) {
       const { kind, tenantId, objectId, userPrincipalName } = principal;
-      if (kind !== 'delegated' || !objectId || !userPrincipalName) return;
+      if (kind !== 'delegated' || !objectId || !userPrincipalName) return undefined;
       const key = keyOf(tenantId, userPrincipalName);
       const oid = objectId.toLowerCase();
-      if (upnToOid.get(key) === oid) return;
+      if (upnToOid.get(key) === oid) return undefined;
       // A UPN can move to another user (rename): the newest token wins.
       upnToOid.delete(key);
       if (upnToOid.size >= maxEntries) upnToOid.delete(upnToOid.keys().next().value as string);
       upnToOid.set(key, oid);
+      return { tenantId, upn: userPrincipalName.toLowerCase(), objectId: oid };
     },
     canonical,
     sameUser: (tenantId, a, b) => canonical(tenantId, a) === canonical(tenantId, b),

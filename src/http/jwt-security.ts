@@ -9,7 +9,7 @@ import { GraphError } from '../model/errors.js';
 import type { Caller, Security } from './security.js';
 
 export function jwtSecurity(verifier: TokenVerifier, directory: UserDirectory): Security {
-  return {
+  const security: Security = {
     async authenticate(authorization) {
       let principal;
       try {
@@ -17,7 +17,8 @@ export function jwtSecurity(verifier: TokenVerifier, directory: UserDirectory): 
       } catch (e) {
         throw e instanceof AuthError ? toGraphError(e) : e;
       }
-      directory.learn(principal);
+      const learned = directory.learn(principal);
+      if (learned) await security.onUserLearned?.(learned);
       const me =
         principal.kind === 'delegated'
           ? directory.canonical(principal.tenantId, principal.objectId ?? principal.userPrincipalName ?? '')
@@ -44,6 +45,8 @@ export function jwtSecurity(verifier: TokenVerifier, directory: UserDirectory): 
       return directory.canonical(caller.tenantId, userKey);
     },
   };
+
+  return security;
 
   function isOwnAccount(caller: Caller, userKey: string): boolean {
     return caller.me !== undefined && directory.canonical(caller.tenantId, userKey) === caller.me;

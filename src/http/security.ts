@@ -32,7 +32,13 @@ export interface Security {
   authenticate(authorization: string | undefined): Promise<Caller>;
   /** Throws a 403 (or, where 403 would disclose something, 404) GraphError when access is denied. */
   authorize(caller: Caller, access: Access, target: AccessTarget): void;
+  /**
+   * Set by the node: called (and awaited) when a token first shows which object id a UPN belongs to, so
+   * operations filed under the UPN can move to the object id.
+   */
+  onUserLearned?: (mapping: { tenantId: string; upn: string; objectId: string }) => Promise<void>;
   /** The key a user is filed under, so `/users/{oid}` and `/users/{upn}` reach the same operations. */
+
   canonicalUserKey(caller: Caller, userKey: string): string;
 }
 

@@ -169,6 +169,12 @@ export interface OperationStore {
   /** Due work for metrics/scheduling: how many are due now and the runAt of the oldest. */
   queueStats(): Promise<{ due: number; oldestDueAt: number | null }>;
   /** Operations by status and type, for metrics (`longrun_operations`); optional: without it, no such gauge. */
+  /**
+   * Moves a collection's operations (and their history and subscriptions) to another scope, leaving any
+   * whose id is taken there: used when a user's UPN turns out to belong to an object id already in use.
+   * Returns how many operations moved.
+   */
+  moveScope?(tenantId: string, from: string, to: string): Promise<number>;
   statusCounts?(): Promise<{ status: StatusValue; type: OperationTypeName; count: number }[]>;
 
   /**

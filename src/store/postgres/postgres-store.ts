@@ -531,6 +531,24 @@ SELECT count(*) AS n FROM del`,
     return { due: Number(rows[0].due), oldestDueAt: rows[0].oldest === null ? null : Number(rows[0].oldest) };
   }
 
+  async moveScope(tenantId: string, from: string, to: string): Promise<number> {
+    const { rows } = await this.query<{ moved: string }>(
+      `WITH moved AS (
+         UPDATE operations SET scope = $3 WHERE tenant_id = $1 AND scope = $2
+           AND id NOT IN (SELECT id FROM operations WHERE tenant_id = $1 AND scope = $3)
+         RETURNING id
+       ), events AS (
+         UPDATE operation_events SET scope = $3 WHERE tenant_id = $1 AND scope = $2 AND id IN (SELECT id FROM moved)
+       ), subs AS (
+         UPDATE subscriptions SET scope = $3 WHERE tenant_id = $1 AND scope = $2
+       )
+       SELECT count(*) AS moved FROM moved`,
+      [tenantId, from, to],
+      false,
+    );
+    return Number(rows[0].moved);
+  }
+
   async statusCounts(): Promise<{ status: StatusValue; type: OperationTypeName; count: number }[]> {
     const { rows } = await this.query<{ status: number; type: string; count: string }>(
       'SELECT status, type, count(*) AS count FROM operations GROUP BY status, type',

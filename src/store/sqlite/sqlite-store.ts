@@ -300,8 +300,31 @@ export class SqliteStore implements OperationStore {
     return { due: row.due, oldestDueAt: row.oldest };
   }
 
+  async moveScope(tenantId: string, from: string, to: string): Promise<number> {
+    return this.db
+      .transaction(() => {
+        const moved = this.stmt(
+          `UPDATE operations SET scope = ? WHERE tenant_id = ? AND scope = ?
+             AND id NOT IN (SELECT id FROM operations WHERE tenant_id = ? AND scope = ?)`,
+        ).run(to, tenantId, from, tenantId, to).changes;
+        this.stmt(
+          `UPDATE operation_events SET scope = ? WHERE tenant_id = ? AND scope = ?
+             AND id NOT IN (SELECT id FROM operations WHERE tenant_id = ? AND scope = ?)`,
+        ).run(to, tenantId, from, tenantId, from);
+        this.stmt('UPDATE subscriptions SET scope = ? WHERE tenant_id = ? AND scope = ?').run(
+          to,
+          tenantId,
+          from,
+        );
+        return moved;
+      })
+      .immediate();
+  }
+
   async statusCounts(): Promise<{ status: StatusValue; type: OperationTypeName; count: number }[]> {
-    return this.stmt('SELECT status, type, count(*) AS count FROM operations GROUP BY status, type').all() as {
+    return this.stmt(
+      'SELECT status, type, count(*) AS count FROM operations GROUP BY status, type',
+    ).all() as {
       status: StatusValue;
       type: OperationTypeName;
       count: number;
