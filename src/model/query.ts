@@ -63,7 +63,20 @@ const BASE_FIELDS: readonly FieldInfo[] = [
  * Fields a client may filter and order on for the given types: the base fields plus the scalar subtype
  * properties (collections and complex values are not filterable).
  */
-export function filterableFields(types: readonly OperationTypeName[]): Map<string, FieldInfo> {
+const fieldsCache = new Map<string, ReadonlyMap<string, FieldInfo>>();
+
+export function filterableFields(types: readonly OperationTypeName[]): ReadonlyMap<string, FieldInfo> {
+  // Every request asks this for one of a handful of type sets: build each map once.
+  const key = types.join(',');
+  let fields = fieldsCache.get(key);
+  if (!fields) {
+    fields = buildFields(types);
+    fieldsCache.set(key, fields);
+  }
+  return fields;
+}
+
+function buildFields(types: readonly OperationTypeName[]): Map<string, FieldInfo> {
   const fields = new Map<string, FieldInfo>(BASE_FIELDS.map((f) => [f.name, f]));
   for (const t of types) {
     for (let def = OPERATION_TYPES[t]; def; def = def.baseType ? OPERATION_TYPES[def.baseType] : undefined!) {

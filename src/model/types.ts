@@ -212,13 +212,24 @@ export function isSubtypeOf(type: OperationTypeName, ancestor: OperationTypeName
 }
 
 /** Concrete types usable in a collection declared as `declared`, in the given API version. */
-export function concreteTypesFor(declared: OperationTypeName, version: ApiVersion): OperationTypeName[] {
-  return (Object.keys(OPERATION_TYPES) as OperationTypeName[]).filter(
-    (t) =>
-      !OPERATION_TYPES[t].abstract &&
-      OPERATION_TYPES[t].versions.includes(version) &&
-      isSubtypeOf(t, declared),
-  );
+const concreteCache = new Map<string, readonly OperationTypeName[]>();
+
+export function concreteTypesFor(
+  declared: OperationTypeName,
+  version: ApiVersion,
+): readonly OperationTypeName[] {
+  const key = `${declared} ${version}`;
+  let types = concreteCache.get(key);
+  if (!types) {
+    types = (Object.keys(OPERATION_TYPES) as OperationTypeName[]).filter(
+      (t) =>
+        !OPERATION_TYPES[t].abstract &&
+        OPERATION_TYPES[t].versions.includes(version) &&
+        isSubtypeOf(t, declared),
+    );
+    concreteCache.set(key, types);
+  }
+  return types;
 }
 
 /** `#microsoft.graph.x` or `microsoft.graph.x` → type name. */

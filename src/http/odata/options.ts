@@ -149,7 +149,13 @@ function checkCursor(cursor: Cursor, orderBy: OrderKey[], fields: ReadonlyMap<st
   return cursor;
 }
 
+/** The fingerprint of a query without $filter and $orderby: the common case, computed once. */
+const NO_OPTIONS_FINGERPRINT = queryFingerprint(undefined, undefined);
+
 export function parseQueryOptions(search: string, ctx: QueryContext): ParsedQueryOptions {
+  // Most requests carry no query string at all: skip the parsing (hot path of GET).
+  if (search === '')
+    return { orderBy: [], top: DEFAULT_TOP, count: false, fingerprint: NO_OPTIONS_FINGERPRINT };
   const options = systemOptions(search, ctx.kind);
   const fields = filterableFields(ctx.types);
   const get = (name: string) => options.get(name);
