@@ -23,7 +23,7 @@ import { parsePrefer, type Preferences } from './prefer.js';
 import { collectionContext, entityContext, renderOperation } from './render.js';
 import { resolvePath, type ResolvedPath } from './resolve.js';
 import { encodeSegment, origin } from './urls.js';
-import { matchAction, runAction } from './actions/actions-route.js';
+import { matchAction, runAction, type RunActionOptions } from './actions/actions-route.js';
 import type { Access, Security } from './security.js';
 
 export const ODATA_JSON =
@@ -67,37 +67,7 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       const resolved = resolvePath(path, version, caller.me, (key) => security.canonicalUserKey(caller, key));
       const serviceRoot = `${origin(request, options.publicUrl)}/${version}`;
       if (!resolved) {
-        const actions = matchAction(path, version);
-        if (actions.length === 0) {
-          if (caller.me === undefined && /^me(\/|$)/.test(path)) {
-            throw new GraphError(
-              403,
-              'accessDenied',
-              "'/me' needs a delegated (user) token; application tokens have no signed-in user.",
-            );
-          }
-          throw notFound(`Resource not found for the segment path '/${version}/${path}'.`);
-        }
-        const matched = actions.find((a) => a.action.method === request.method);
-        if (!matched) {
-          const allow = actions.map((a) => a.action.method).join(', ');
-          throw new GraphError(
-            405,
-            'methodNotAllowed',
-            `The method ${request.method} is not allowed on this action.`,
-            {
-              headers: { Allow: allow },
-            },
-          );
-        }
-        return runAction(request, reply, matched, {
-          service,
-          security,
-          version,
-          caller,
-          serviceRoot,
-          retryAfterSeconds: options.retryAfterSeconds,
-        });
+        return startAction(request, reply, path, { ...options, caller, serviceRoot });
       }
 
       const shape = resolved.isFunction
@@ -135,6 +105,38 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       return h.dispatch(method);
     },
   });
+}
+
+/** A path that is not an operations collection may be a Graph action that starts one. */
+function startAction(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  path: string,
+  o: RunActionOptions,
+): Promise<FastifyReply> {
+  const actions = matchAction(path, o.version);
+  if (actions.length === 0) {
+    if (o.caller.me === undefined && /^me(\/|$)/.test(path)) {
+      throw new GraphError(
+        403,
+        'accessDenied',
+        "'/me' needs a delegated (user) token; application tokens have no signed-in user.",
+      );
+    }
+    throw notFound(`Resource not found for the segment path '/${o.version}/${path}'.`);
+  }
+  const matched = actions.find((a) => a.action.method === request.method);
+  if (!matched) {
+    throw new GraphError(
+      405,
+      'methodNotAllowed',
+      `The method ${request.method} is not allowed on this action.`,
+      {
+        headers: { Allow: actions.map((a) => a.action.method).join(', ') },
+      },
+    );
+  }
+  return runAction(request, reply, matched, o);
 }
 
 /** One request's work; a class only to keep the many per-request values out of every signature. */
