@@ -3,6 +3,9 @@
 import { Command } from 'commander';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
+import { opsCommand } from './ops.js';
+import { workerCommand } from './worker.js';
+import { migrateCommand } from './migrate.js';
 
 const program = new Command()
   .name('longrun')
@@ -10,6 +13,9 @@ const program = new Command()
   .showHelpAfterError();
 
 program.addCommand(serveCommand());
+program.addCommand(workerCommand());
 program.addCommand(tokenCommand());
+program.addCommand(migrateCommand());
+program.addCommand(opsCommand());
 
 await program.parseAsync(process.argv);

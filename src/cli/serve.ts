@@ -1,25 +1,24 @@
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ScenarioConfig } from '../engine/scenarios/scenario.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AuthConfig } from '../auth/config.js';
 import { DEV_TOKEN_DEFAULTS, mintToken } from '../auth/tokens.js';
-import { createLongrun, DEFAULT_DB_FILE } from '../longrun.js';
-import { PostgresStore } from '../store/postgres/postgres-store.js';
+import { createLongrun } from '../longrun.js';
+import { addStoreOptions, storeFor, type StoreFlags } from './store-options.js';
+import {
+  addWorkerOptions,
+  integer,
+  parseScenarios,
+  workerSettings,
+  type WorkerFlags,
+} from './worker-options.js';
 import { addAuthOptions, authConfigFrom, dataDirOf, securityFor, type AuthCliFlags } from './auth-options.js';
 
-interface ServeFlags extends AuthCliFlags {
+interface ServeFlags extends AuthCliFlags, StoreFlags, WorkerFlags {
   port: string;
   host: string;
-  db: string;
-  postgres?: string;
   publicUrl?: string;
   logLevel: string;
-  scenarios?: string;
-  concurrency: string;
-  leaseMs: string;
-  pollMs: string;
   retentionHours: string;
   retryAfter: string;
   workers: boolean;
@@ -30,42 +29,14 @@ interface ServeFlags extends AuthCliFlags {
 }
 
 export function serveCommand(): Command {
-  return addAuthOptions(new Command('serve'))
+  return addWorkerOptions(addStoreOptions(addAuthOptions(new Command('serve'))))
     .description('Run the service (HTTP API and workers) on the embedded SQLite file, or on PostgreSQL.')
     .addOption(new Option('--port <n>', 'port to listen on').env('PORT').default('8080'))
     .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
-    .addOption(new Option('--db <file>', 'SQLite database file').env('LONGRUN_DB').default(DEFAULT_DB_FILE))
-    .addOption(
-      new Option(
-        '--postgres <url>',
-        'PostgreSQL connection URL: many nodes share one database (env LONGRUN_POSTGRES_URL or DATABASE_URL)',
-      ),
-    )
     .addOption(
       new Option('--public-url <url>', 'base URL clients use (for Location and @odata.context)').env(
         'LONGRUN_PUBLIC_URL',
       ),
-    )
-    .addOption(
-      new Option(
-        '--scenarios <json-or-file>',
-        'timing/outcome of built-in scenarios, e.g. {"default":{"durationMs":500}}',
-      ).env('LONGRUN_SCENARIOS'),
-    )
-    .addOption(
-      new Option('--concurrency <n>', 'handlers run at once by this node')
-        .env('LONGRUN_CONCURRENCY')
-        .default('8'),
-    )
-    .addOption(
-      new Option('--lease-ms <ms>', 'lease length; a dead worker’s operations are retaken after it')
-        .env('LONGRUN_LEASE_MS')
-        .default('30000'),
-    )
-    .addOption(
-      new Option('--poll-ms <ms>', 'how often idle workers look for due work')
-        .env('LONGRUN_POLL_MS')
-        .default('1000'),
     )
     .addOption(
       new Option('--retention-hours <h>', 'keep finished operations this long (at least 24)')
@@ -103,10 +74,9 @@ Examples:
       const port = integer('--port', flags.port, 0, 65535);
       const dbFile = resolve(flags.db);
       const authConfig = await authConfigFrom(flags, dataDirOf(dbFile));
-      const postgresUrl = flags.postgres ?? process.env.LONGRUN_POSTGRES_URL ?? process.env.DATABASE_URL;
+      const { store, description: database } = storeFor(flags);
       const node = await createLongrun({
-        dbFile,
-        store: postgresUrl ? new PostgresStore({ connectionString: postgresUrl }) : undefined,
+        store,
         security: securityFor(authConfig),
         publicUrl: flags.publicUrl,
         logger: { level: flags.logLevel },
@@ -121,19 +91,12 @@ Examples:
             .map((h) => h.trim().toLowerCase())
             .filter(Boolean),
         },
-        worker: flags.workers
-          ? {
-              concurrency: integer('--concurrency', flags.concurrency, 1, 10_000),
-              leaseMs: integer('--lease-ms', flags.leaseMs, 100, 86_400_000),
-              pollIntervalMs: integer('--poll-ms', flags.pollMs, 10, 3_600_000),
-            }
-          : false,
+        worker: flags.workers ? workerSettings(flags) : false,
         retention: {
           retentionMs: integer('--retention-hours', flags.retentionHours, 24, 87_600) * 3_600_000,
         },
       });
       const url = await node.listen(port, flags.host);
-      const database = postgresUrl ? `PostgreSQL ${redact(postgresUrl)}` : `SQLite ${dbFile}`;
       node.app.log.info({ url, database }, `longrun listening on ${url} (${database})`);
       await announceAuth(node.app.log, authConfig, url);
       shutdownOn(['SIGINT', 'SIGTERM'], async (signal) => {
@@ -166,36 +129,6 @@ async function announceAuth(log: FastifyBaseLogger, config: AuthConfig, url: str
   process.stdout.write(
     `\nDev token (delegated admin, 12 h):\n${token}\n\nTry:\n  curl -H "Authorization: Bearer ${token}" ${url}/v1.0/operations\n\n`,
   );
-}
-
-/** A connection URL without its password, for logs. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
-export function integer(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    console.error(`longrun: ${flag} must be a whole number from ${min} to ${max}, not '${text}'`);
-    process.exit(2);
-  }
-  return n;
-}
-
-export function parseScenarios(text: string | undefined): ScenarioConfig | undefined {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text.trim().startsWith('{') ? text : readFileSync(text, 'utf8')) as ScenarioConfig;
-  } catch (e) {
-    console.error(`longrun: --scenarios must be JSON or a JSON file: ${(e as Error).message}`);
-    process.exit(2);
-  }
 }
 
 export function shutdownOn(signals: NodeJS.Signals[], stop: (signal: string) => Promise<void>): void {
