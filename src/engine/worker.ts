@@ -188,10 +188,20 @@ export class Worker {
     const controller = new AbortController();
     const attempt: Attempt = { record, controller, done: Promise.resolve() };
     this.running.set(attemptKey(record), attempt);
-    attempt.done = this.run(attempt).finally(() => {
-      this.running.delete(attemptKey(record));
-      this.poke();
-    });
+    attempt.done = this.run(attempt)
+      .catch((error: unknown) => {
+        // The outcome could not be written (the store is unreachable): the lease runs out and another
+        // attempt runs the operation again, so nothing is lost.
+        this.log.warn(
+          { 'operation-id': record.id, scope: record.scope, err: messageOf(error) },
+          'could not record the attempt',
+        );
+        controller.abort(new StaleSignal());
+      })
+      .finally(() => {
+        this.running.delete(attemptKey(record));
+        this.poke();
+      });
   }
 
   private async run(attempt: Attempt): Promise<void> {

@@ -122,7 +122,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((error, request, reply) => {
     const graphError = toGraphError(error);
-    if (graphError.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (graphError.status === 503)
+      request.log.warn({ reason: (error as Error).message }, 'store unavailable');
+    else if (graphError.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendGraphError(request, reply, graphError);
   });
 
