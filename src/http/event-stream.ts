@@ -13,6 +13,8 @@ import type { CollectionRef, OperationService } from '../service/operation-servi
 
 export const KEEPALIVE_MS = 15_000;
 const REPLAY_LIMIT = 1000;
+/** After the settle time of the PostgreSQL event horizon (2 s). */
+const SECOND_PASS_MS = 2500;
 
 export interface StreamOptions {
   service: OperationService;
@@ -89,19 +91,27 @@ export async function streamEvents(
     return queue.catch(() => {});
   }
 
+  /** What the client missed: every event after its last one, each with the operation as it is now. */
+  const replay = async (after: number) => {
+    const events = await service.store.eventsSince(ref.tenantId, ref.scope, after, {
+      id: o.id,
+      limit: REPLAY_LIMIT,
+    });
+    const current = new Map<string, OperationRecord | undefined>();
+    for (const e of events) {
+      if (!current.has(e.id)) current.set(e.id, await service.store.get(e));
+      const record = current.get(e.id);
+      if (record) write(e.eventSeq, record);
+    }
+  };
+
   try {
     if (lastEventId !== undefined) {
-      // What the client missed: every event after its last one, each with the operation as it is now.
-      const events = await service.store.eventsSince(ref.tenantId, ref.scope, lastEventId, {
-        id: o.id,
-        limit: REPLAY_LIMIT,
-      });
-      const current = new Map<string, OperationRecord | undefined>();
-      for (const e of events) {
-        if (!current.has(e.id)) current.set(e.id, await service.store.get(e));
-        const record = current.get(e.id);
-        if (record) write(e.eventSeq, record);
-      }
+      await replay(lastEventId);
+      // On PostgreSQL the history is read up to its settled horizon (event-horizon.ts); a change committed
+      // just before this connection but still behind an unsettled hole is picked up by a second pass.
+      const again = setTimeout(() => void replay(lastEventId).catch(() => {}), SECOND_PASS_MS);
+      request.raw.once('close', () => clearTimeout(again));
     } else if (o.id !== undefined) {
       const history = await service.store.eventsSince(ref.tenantId, ref.scope, 0, {
         id: o.id,

@@ -424,9 +424,9 @@ FROM cur`;
    * The event_seq up to which the history is settled (see event-horizon.ts), recomputed at most every
    * 50 ms: readers that keep cursors read only up to it.
    */
-  settledHorizon(): Promise<number> {
+  settledHorizon(maxAgeMs = 50): Promise<number> {
     const nowMs = Date.now();
-    if (!this.horizonCache || nowMs - this.horizonCache.at > 50) {
+    if (!this.horizonCache || nowMs - this.horizonCache.at > maxAgeMs) {
       const value = this.query<TailRow>(
         'SELECT event_seq, at FROM operation_events ORDER BY event_seq DESC LIMIT $1',
         [TAIL],
@@ -443,7 +443,8 @@ FROM cur`;
     afterEventSeq: number,
     options: { id?: string; limit: number },
   ): Promise<OperationEvent[]> {
-    const horizon = await this.settledHorizon();
+    // Fresh, not cached: a client resuming right after a change must find that change.
+    const horizon = await this.settledHorizon(0);
     const { rows } =
       options.id === undefined
         ? await this.query<EventRow>(
