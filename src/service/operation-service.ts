@@ -19,6 +19,7 @@ import {
   type RecordChanges,
 } from '../store/store.js';
 import type { ChangeFeed } from './changes.js';
+import { KeyedLock } from './keyed-lock.js';
 import { asObjectBody, defaultProps, typeForCreate, validateBody } from './validation.js';
 import { createHash } from 'node:crypto';
 
@@ -57,6 +58,8 @@ export interface StartRequest {
 const MAX_WRITE_ATTEMPTS = 8;
 
 export class OperationService {
+  /** Serializes this process's writes to one operation (see keyed-lock.ts). */
+  private readonly writers = new KeyedLock();
   constructor(
     readonly store: OperationStore,
     readonly changes: ChangeFeed,
@@ -157,6 +160,21 @@ export class OperationService {
     skip: () => boolean = () => false,
   ): Promise<OperationRecord> {
     const key = keyOf(ref, id);
+    return this.writers.run(`${key.tenantId}\u0000${key.scope}\u0000${key.id}`, () =>
+      this.modifyNow(key, id, ctx, kind, decide, skip),
+    );
+  }
+
+  private async modifyNow(
+    key: OperationKey,
+    id: string,
+    ctx: CallContext,
+    kind: string,
+    decide: (
+      current: OperationRecord,
+    ) => OperationChanges & Pick<RecordChanges, 'cancelRequested' | 'leaseOwner'>,
+    skip: () => boolean,
+  ): Promise<OperationRecord> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.store.get(key);
       if (!current) throw notFound(`The operation '${id}' does not exist in this collection.`);
