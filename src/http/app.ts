@@ -9,6 +9,7 @@ import { GraphError } from '../model/errors.js';
 import type { OperationService } from '../service/operation-service.js';
 import type { SubscriptionService } from '../service/subscription-service.js';
 import { subscriptionsRoute } from './subscriptions-route.js';
+import { dashboardRoute } from './dashboard-route.js';
 import { sendGraphError, toGraphError } from './errors.js';
 import { operationsRoute } from './operations-route.js';
 import { batchRoutes } from './batch.js';
@@ -136,6 +137,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ),
   );
 
+  dashboardRoute(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (request, reply) => {
     try {

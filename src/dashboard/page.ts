@@ -1,0 +1,87 @@
+/** The dashboard's HTML and CSS, served by src/http/dashboard-route.ts; its script is app.ts, compiled. */
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>longrun</title>
+<link rel="stylesheet" href="/dashboard/app.css">
+<script type="module" src="/dashboard/app.js"></script>
+</head>
+<body>
+<header>
+  <h1>longrun</h1>
+  <form id="signin" aria-label="Sign in">
+    <label for="token">Bearer token</label>
+    <input id="token" name="token" type="password" autocomplete="off" placeholder="paste a token (longrun token)">
+    <button type="submit">Sign in</button>
+  </form>
+  <button id="signout" hidden>Sign out</button>
+</header>
+<main id="main" hidden>
+  <form id="filters" aria-label="Filters">
+    <label>Collection
+      <select id="collection">
+        <option value="/v1.0/operations">/operations</option>
+        <option value="/v1.0/security/attackSimulation/operations">attack simulation</option>
+        <option value="/v1.0/employeeExperience/engagementAsyncOperations">Viva Engage</option>
+        <option value="/beta/identityGovernance/roleManagementAlerts/operations">role-management alerts (beta)</option>
+        <option value="/beta/external/industryData/operations">industry data (beta)</option>
+        <option value="/v1.0/me/authentication/operations">my authentication operations</option>
+      </select>
+    </label>
+    <label>or path <input id="custom" placeholder="/v1.0/sites/{siteId}/operations"></label>
+    <label>Status
+      <select id="status">
+        <option value="">any</option><option>notStarted</option><option>running</option>
+        <option>succeeded</option><option>failed</option><option>canceled</option>
+      </select>
+    </label>
+    <label>Type <input id="type" placeholder="e.g. richLongRunningOperation"></label>
+    <label>Created after <input id="after" type="datetime-local"></label>
+    <button type="submit">Apply</button>
+  </form>
+  <p id="message" role="status"></p>
+  <table id="ops" aria-label="Operations">
+    <thead><tr><th>ID</th><th>Type</th><th>Status</th><th>Progress</th><th>Created</th><th>Last action</th><th>Resource</th></tr></thead>
+    <tbody></tbody>
+  </table>
+  <button id="next" hidden>Next page</button>
+</main>
+<dialog id="detail" aria-label="Operation">
+  <h2 id="detail-title"></h2>
+  <div class="actions"><button id="cancel">Cancel operation</button><button id="delete">Delete</button><button id="close">Close</button></div>
+  <h3>JSON</h3><pre id="json"></pre>
+  <h3>Timeline</h3><ol id="timeline"></ol>
+</dialog>
+</body>
+</html>`;
+
+export const DASHBOARD_CSS = `
+:root { color-scheme: light dark; --bg: #fff; --fg: #1b1b1f; --muted: #666; --line: #ddd; --accent: #2857d8;
+  --ok: #1a7f37; --bad: #c62828; --run: #b26a00; --idle: #777; --cancel: #8e24aa; }
+@media (prefers-color-scheme: dark) { :root { --bg: #17181c; --fg: #e8e8ec; --muted: #a0a0a8; --line: #33343a;
+  --accent: #8fb0ff; --ok: #56d364; --bad: #ff7b72; --run: #e3b341; --idle: #9a9aa2; --cancel: #d2a8ff; } }
+[hidden] { display: none !important; }
+body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: var(--bg); color: var(--fg); }
+header { display: flex; gap: 1rem; align-items: center; padding: .5rem 1rem; border-bottom: 1px solid var(--line); }
+header h1 { font-size: 1.1rem; margin: 0 1rem 0 0; }
+main { padding: 1rem; }
+form { display: flex; flex-wrap: wrap; gap: .75rem; align-items: end; }
+label { display: flex; flex-direction: column; gap: .2rem; color: var(--muted); font-size: 12px; }
+input, select, button { font: inherit; color: var(--fg); background: var(--bg); border: 1px solid var(--line); border-radius: 4px; padding: .3rem .5rem; }
+button { cursor: pointer; } button:hover { border-color: var(--accent); }
+:focus-visible { outline: 2px solid var(--accent); outline-offset: 1px; }
+table { width: 100%; border-collapse: collapse; margin-top: 1rem; }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
+td.resource { max-width: 28rem; overflow: hidden; text-overflow: ellipsis; }
+tbody tr { cursor: pointer; } tbody tr:hover, tbody tr:focus { background: color-mix(in srgb, var(--accent) 12%, transparent); }
+.status { display: inline-block; padding: 0 .45rem; border-radius: 999px; border: 1px solid currentColor; font-size: 12px; }
+.succeeded { color: var(--ok); } .failed { color: var(--bad); } .running { color: var(--run); }
+.notStarted { color: var(--idle); } .canceled, .unknownFutureValue { color: var(--cancel); }
+progress { width: 8rem; }
+dialog { background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 8px; width: min(60rem, 90vw); }
+pre { background: color-mix(in srgb, var(--fg) 6%, transparent); padding: .75rem; overflow: auto; max-height: 40vh; }
+.actions { display: flex; gap: .5rem; }
+#message { color: var(--muted); }
+`;
