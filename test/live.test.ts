@@ -93,3 +93,53 @@ describe('event streams', () => {
     expect(res.status).toBe(400);
   });
 });
+
+describe('event stream resume across a restart', () => {
+  it('replays from the history what changed while the server was down', async () => {
+    const { createLongrun } = await import('../src/longrun.js');
+    const first = await startTestServer();
+    const path = '/v1.0/sites/restart/operations';
+    const op = await json(await first.request('POST', path, { body: {} }));
+    const sse = await connectSse(`${first.url}${path}/${op.id}/events`);
+    await sse.until((e) => e.length >= 1);
+    const last = sse.events.at(-1)!.id!;
+    sse.close();
+    await first.node.close();
+    // Changes while the client is away and the server restarts (written by another node on the same file).
+    const writer = await createLongrun({ dbFile: first.dbFile, worker: false });
+    const ref = {
+      tenantId: '',
+      scope: 'sites/restart',
+      family: (await import('../src/families/families.js')).family('sites'),
+      types: ['richLongRunningOperation' as const],
+    };
+    await writer.service.update(
+      ref,
+      op.id,
+      { status: 'running', percentageComplete: 60 },
+      { actor: 'test', includeUnknownEnumMembers: false },
+    );
+    await writer.service.update(
+      ref,
+      op.id,
+      { status: 'succeeded' },
+      { actor: 'test', includeUnknownEnumMembers: false },
+    );
+    await writer.close();
+    const second = await createLongrun({ dbFile: first.dbFile });
+    const url = await second.listen(0, '127.0.0.1');
+    try {
+      const resumed = await connectSse(`${url}${path}/${op.id}/events`, { 'last-event-id': last });
+      const events = await resumed.until((e) => e.length >= 2);
+      resumed.close();
+      expect(events.map((e) => Number(e.id))).toEqual(
+        [...events.map((e) => Number(e.id))].sort((a, b) => a - b),
+      );
+      expect(events.every((e) => Number(e.id) > Number(last))).toBe(true);
+      expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ status: 'succeeded', percentageComplete: 60 });
+    } finally {
+      await second.close();
+      await first.close(); // removes the folder (the node itself is already closed)
+    }
+  });
+});
