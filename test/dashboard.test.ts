@@ -129,6 +129,7 @@ describe('dashboard', () => {
     await page.keyboard.press('Enter');
     await page.waitForSelector('#detail[open]');
     expect(await page.textContent('#json')).toContain('refresh:DashAlert');
+    expect(await page.textContent('#timeline')).toContain('created → notStarted');
     await page.screenshot({ path: `${SHOTS}/4-detail.png` });
     await page.click('#cancel');
     await row.locator('.status', { hasText: 'canceled' }).waitFor({ timeout: 10_000 });

@@ -363,3 +363,21 @@ describe('evolvable enum', () => {
     expect(canceled.value.map((o: any) => o.id)).toContain(op.id);
   });
 });
+
+describe('history', () => {
+  it('lists an operation’s transitions with time, statuses, actor and kind', async () => {
+    const op = await json(await server.request('POST', '/v1.0/operations', { body: {} }));
+    await server.request('PATCH', `/v1.0/operations/${op.id}`, { body: { status: 'running' } });
+    await server.request('PATCH', `/v1.0/operations/${op.id}`, { body: { status: 'succeeded' } });
+    const res = await server.request('GET', `/v1.0/operations/${op.id}/history`);
+    expect(res.status).toBe(200);
+    const events = (await json(res)).value;
+    expect(events.map((e: any) => [e.kind, e.from, e.to])).toEqual([
+      ['created', null, 'notStarted'],
+      ['updated', 'notStarted', 'running'],
+      ['updated', 'running', 'succeeded'],
+    ]);
+    expect(events[0]).toMatchObject({ actor: 'anonymous', at: expect.stringMatching(/Z$/) });
+    expect((await server.request('GET', '/v1.0/operations/missing/history')).status).toBe(404);
+  });
+});

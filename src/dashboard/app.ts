@@ -208,6 +208,16 @@ async function openDetail(id: string): Promise<void> {
   const res = await api('GET', operationPath(id));
   if (!res.ok) return show(`The server answered ${res.status}.`);
   openId = id;
+  const history = await api('GET', `${operationPath(id)}/history`);
+  if (history.ok) {
+    const events = (
+      (await history.json()) as { value: { at: string; to: string; actor: string; kind: string }[] }
+    ).value;
+    timeline.set(
+      id,
+      events.map((e) => `${e.at.slice(0, 19).replace('T', ' ')}  ${e.kind} → ${e.to}  (${e.actor})`),
+    );
+  }
   renderDetail((await res.json()) as Operation);
   $<HTMLDialogElement>('detail').showModal();
 }

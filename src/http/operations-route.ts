@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GraphError, notFound } from '../model/errors.js';
-import { isTerminal } from '../model/status.js';
+import { isTerminal, visibleStatusName, type StatusValue } from '../model/status.js';
 import { concreteTypesFor, type ApiVersion } from '../model/types.js';
 import type { OperationRecord } from '../model/operation.js';
 import {
@@ -48,6 +48,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   function: ['GET'],
   cancel: ['POST'],
   events: ['GET'],
+  history: ['GET'],
   collectionAction: ['GET'],
 };
 
@@ -172,7 +173,9 @@ class Handler {
         if (method === 'PATCH') return this.update(target.id);
         return this.remove(target.id);
       case 'itemAction':
-        return target.action === 'events' ? this.stream(target.id) : this.cancel(target.id);
+        if (target.action === 'events') return this.stream(target.id);
+        if (target.action === 'history') return this.history(target.id);
+        return this.cancel(target.id);
       case 'collectionAction':
         return this.stream(undefined);
     }
@@ -278,6 +281,23 @@ class Handler {
         renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers }),
     });
     return this.reply;
+  }
+
+  /** `{operation}/history`: its transitions, oldest first (time, from, to, actor, kind). */
+  private async history(id: string): Promise<FastifyReply> {
+    await this.service.get(this.ref, id); // 404 for a missing operation
+    const events = await this.service.history(this.ref, id);
+    const name = (s: number | null) =>
+      s === null ? null : visibleStatusName(s as StatusValue, this.ctx.includeUnknownEnumMembers);
+    return this.json(200, {
+      value: events.map((e) => ({
+        at: e.at,
+        from: name(e.fromStatus),
+        to: name(e.toStatus),
+        actor: e.actor,
+        kind: e.kind,
+      })),
+    });
   }
 
   /** Bound action `cancel`: 202, with the operation's Location to watch it end. */

@@ -44,7 +44,7 @@ interface Token {
 const KEYED_NAMES = new Set(['users', 'sites', 'lists', 'operations', 'engagementAsyncOperations']);
 const KEY_FORM = /^([A-Za-z][A-Za-z0-9]*)\('((?:[^']|'')*)'\)$/s;
 const FUNCTION_FORM = /^getOperationStatus\(operationId='((?:[^']|'')*)'\)$/s;
-const ITEM_ACTIONS = new Set(['cancel', 'events']);
+const ITEM_ACTIONS = new Set(['cancel', 'events', 'history']);
 const COLLECTION_ACTIONS = new Set(['events']);
 
 export function tokenize(rawPath: string): Token[] {
