@@ -2,7 +2,7 @@
 import type { OperationEvent, OperationRecord } from '../model/operation.js';
 import type { StatusValue } from '../model/status.js';
 import type { OperationTypeName } from '../model/types.js';
-import type { RecordChanges } from './store.js';
+import type { NewOperation, RecordChanges } from './store.js';
 
 export interface OperationRow {
   seq: number | string;
@@ -110,4 +110,35 @@ export function changeColumns(
   if (changes.cancelRequested !== undefined) cols.push(['cancel_requested', bool(changes.cancelRequested)]);
   if (changes.terminalAt !== undefined) cols.push(['terminal_at', changes.terminalAt]);
   return cols;
+}
+
+const TERMINAL: readonly number[] = [2, 3, 5]; // succeeded, failed, canceled
+
+/**
+ * The values of a new `operations` row, in the column order both stores' INSERTs use: tenant_id, scope,
+ * id, type, status, created_at, last_action_at, resource_location, status_detail, props, handler, input,
+ * max_attempts, run_at, timeout_ms, idempotency_key, request_hash, created_by, terminal_at.
+ */
+export function insertValues(op: NewOperation): unknown[] {
+  return [
+    op.tenantId,
+    op.scope,
+    op.id,
+    op.type,
+    op.status,
+    op.createdDateTime,
+    op.lastActionDateTime,
+    op.resourceLocation,
+    op.statusDetail,
+    JSON.stringify(op.props),
+    op.handler ?? null,
+    op.input === undefined || op.input === null ? null : JSON.stringify(op.input),
+    op.maxAttempts ?? 1,
+    op.runAt ?? null,
+    op.timeoutMs ?? null,
+    op.idempotencyKey ?? null,
+    op.requestHash ?? null,
+    op.createdBy ?? null,
+    TERMINAL.includes(op.status) ? Date.now() : null,
+  ];
 }

@@ -18,7 +18,14 @@ import type { FilterNode, ListQuery } from '../../model/query.js';
 import { STATUS, type StatusValue } from '../../model/status.js';
 import type { OperationTypeName } from '../../model/types.js';
 import { now } from '../../model/time.js';
-import { changeColumns, rowToEvent, rowToRecord, type EventRow, type OperationRow } from '../row.js';
+import {
+  changeColumns,
+  insertValues,
+  rowToEvent,
+  rowToRecord,
+  type EventRow,
+  type OperationRow,
+} from '../row.js';
 import { compileAfter, compileFilter, compileOrderBy, postgresDialect } from '../sql/query-sql.js';
 import {
   DuplicateKeyError,
@@ -230,30 +237,7 @@ export class PostgresStore implements OperationStore {
   }
 
   async insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord> {
-    const values = [
-      op.tenantId,
-      op.scope,
-      op.id,
-      op.type,
-      op.status,
-      op.createdDateTime,
-      op.lastActionDateTime,
-      op.resourceLocation,
-      op.statusDetail,
-      JSON.stringify(op.props),
-      op.handler ?? null,
-      op.input === undefined || op.input === null ? null : JSON.stringify(op.input),
-      op.maxAttempts ?? 1,
-      op.runAt ?? null,
-      op.timeoutMs ?? null,
-      op.idempotencyKey ?? null,
-      op.requestHash ?? null,
-      op.createdBy ?? null,
-      terminalAtFor(op.status),
-      now(),
-      meta.actor,
-      meta.kind,
-    ];
+    const values = [...insertValues(op), now(), meta.actor, meta.kind];
     for (let attempt = 1; ; attempt++) {
       try {
         const { rows } = await this.query<WrittenRow>(INSERT_SQL, values);
@@ -611,6 +595,3 @@ function writtenRecord(row: WrittenRow): OperationRecord {
   return record;
 }
 
-function terminalAtFor(status: number): number | null {
-  return TERMINAL_STATUSES.includes(status) ? Date.now() : null;
-}

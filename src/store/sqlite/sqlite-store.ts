@@ -11,7 +11,14 @@ import type { FilterNode, ListQuery } from '../../model/query.js';
 import { STATUS, type StatusValue } from '../../model/status.js';
 import type { OperationTypeName } from '../../model/types.js';
 import { now } from '../../model/time.js';
-import { changeColumns, rowToEvent, rowToRecord, type EventRow, type OperationRow } from '../row.js';
+import {
+  changeColumns,
+  insertValues,
+  rowToEvent,
+  rowToRecord,
+  type EventRow,
+  type OperationRow,
+} from '../row.js';
 import { compileAfter, compileFilter, compileOrderBy, sqliteDialect } from '../sql/query-sql.js';
 import {
   DuplicateKeyError,
@@ -111,27 +118,7 @@ export class SqliteStore implements OperationStore {
              status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
              created_by, terminal_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-        ).get(
-          op.tenantId,
-          op.scope,
-          op.id,
-          op.type,
-          op.status,
-          op.createdDateTime,
-          op.lastActionDateTime,
-          op.resourceLocation,
-          op.statusDetail,
-          JSON.stringify(op.props),
-          op.handler ?? null,
-          op.input === undefined ? null : JSON.stringify(op.input),
-          op.maxAttempts ?? 1,
-          op.runAt ?? null,
-          op.timeoutMs ?? null,
-          op.idempotencyKey ?? null,
-          op.requestHash ?? null,
-          op.createdBy ?? null,
-          terminalAtFor(op.status),
-        ) as OperationRow;
+        ).get(...insertValues(op)) as OperationRow;
         return { ...rowToRecord(row), eventSeq: this.recordEvent(op, null, op.status, meta) };
       })
       .immediate();
@@ -373,9 +360,6 @@ function guardHolds(current: OperationRecord, guard: WriteGuard): boolean {
 
 const TERMINAL_STATUSES: readonly number[] = [STATUS.succeeded, STATUS.failed, STATUS.canceled];
 
-function terminalAtFor(status: number): number | null {
-  return TERMINAL_STATUSES.includes(status) ? Date.now() : null;
-}
 
 /** terminal_at is set when a write moves the operation into a terminal state. */
 function terminalChange(from: number, to: number | undefined): number | undefined {
