@@ -133,11 +133,15 @@ const validateResult = (serviceRoot: string, connectorPath: string) => ({
   },
 });
 
-const validateConnector: ActionDefinition = {
+/** `validate` on a data connector, addressed directly or through its inbound flow. */
+const validate = (
+  segments: readonly string[],
+  connectorPath: (params: Record<string, string>) => string,
+): ActionDefinition => ({
   name: 'validate',
   method: 'POST',
   versions: ['beta'],
-  segments: ['external', 'industryData', 'dataConnectors', ':connectorId', 'validate'],
+  segments,
   family: 'industryData',
   permissions: INDUSTRY_DATA_WRITE,
   prepare({ params, body, serviceRoot }) {
@@ -146,24 +150,19 @@ const validateConnector: ActionDefinition = {
       collection: { ...at('industryData'), params: {} },
       type: 'industryData.fileValidateOperation',
       scenario: 'industryDataValidate',
-      result: validateResult(serviceRoot, `dataConnectors/${enc(params.connectorId)}`),
+      result: validateResult(serviceRoot, connectorPath(params)),
     };
   },
-};
+});
 
-const validateInboundFlowConnector: ActionDefinition = {
-  ...validateConnector,
-  segments: ['external', 'industryData', 'inboundFlows', ':flowId', 'dataConnector', 'validate'],
-  prepare({ params, body, serviceRoot }) {
-    checkBody(body, {});
-    return {
-      collection: { ...at('industryData'), params: {} },
-      type: 'industryData.fileValidateOperation',
-      scenario: 'industryDataValidate',
-      result: validateResult(serviceRoot, `inboundFlows/${enc(params.flowId)}/dataConnector`),
-    };
-  },
-};
+const validateConnector = validate(
+  ['external', 'industryData', 'dataConnectors', ':connectorId', 'validate'],
+  (p) => `dataConnectors/${enc(p.connectorId)}`,
+);
+const validateInboundFlowConnector = validate(
+  ['external', 'industryData', 'inboundFlows', ':flowId', 'dataConnector', 'validate'],
+  (p) => `inboundFlows/${enc(p.flowId)}/dataConnector`,
+);
 
 const ATTACK_SIMULATION_WRITE = {
   delegated: ['AttackSimulation.ReadWrite.All'],
