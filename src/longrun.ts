@@ -115,9 +115,19 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
       : undefined;
   deliverer?.start();
   // Many nodes on one database: changes made on other nodes reach this node's waiters, streams and workers.
+  // Notifications sent while the listener was reconnecting are lost: the worker looks for due work, and
+  // waiters and streams catch up from the store (ChangeFeed.resync).
   const stopListening = store.listen
-    ? await store.listen((change) => service.changes.publish(change), { onReconnect: () => worker?.poke() })
+    ? await store.listen((change) => service.changes.publish(change), {
+        onReconnect: () => {
+          worker?.poke();
+          service.changes.resync();
+        },
+      })
     : undefined;
+  // Where the history stands, so that a stream which has sent nothing yet knows where to catch up from.
+  const horizon = (store as { settledHorizon?: (maxAgeMs?: number) => Promise<number> }).settledHorizon;
+  if (stopListening && horizon) service.changes.noteEventSeq(await horizon.call(store, 0));
 
   let closed = false;
   return {
@@ -162,7 +172,16 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
       await stopListening?.();
       await deliverer?.stop();
       await retention?.stop();
-      await app.close();
+      // Waiting reads and event streams would hold the HTTP server open: they answer or end now. Their
+      // connections become idle only after the server began closing, which closes idle connections just
+      // once: close those as they come, or a client's keep-alive holds the close for its whole timeout.
+      service.changes.close();
+      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(idle);
+      }
       await store.close();
     },
   };

@@ -40,14 +40,25 @@ export async function streamEvents(
   // so "not above the last id" would drop some; a bounded set remembers what was sent instead.
   const sent = new Set<number>();
   const floor = lastEventId ?? 0;
+  // Where this stream stands in the history: the highest event it sent, or where it started. A resync
+  // (the cross-node notifications were interrupted) replays from here, as a client's reconnect would.
+  let highest = lastEventId ?? service.changes.lastEventSeq;
+  let resyncPending = false;
   const onChange = (change: OperationChange) => {
     if (live) void send(change);
     else held.push(change);
+  };
+  const onResync = () => {
+    if (service.changes.closing) end();
+    else if (live) catchUp();
+    else resyncPending = true;
   };
   const unsubscribe =
     o.id === undefined
       ? service.changes.subscribeScope(ref.tenantId, ref.scope, onChange)
       : service.changes.subscribeOperation({ tenantId: ref.tenantId, scope: ref.scope, id: o.id }, onChange);
+  const unsubscribeResync = service.changes.onResync(onResync);
+  const catchUpTimers = new Set<NodeJS.Timeout>();
 
   reply.hijack();
   const out = reply.raw;
@@ -62,25 +73,41 @@ export async function streamEvents(
   const keepalive = setInterval(() => out.write(': keep-alive\n\n'), KEEPALIVE_MS);
   const close = () => {
     clearInterval(keepalive);
+    for (const timer of catchUpTimers) clearTimeout(timer);
     unsubscribe();
+    unsubscribeResync();
   };
   request.raw.on('close', close);
+  /** Ends the stream from this side: the node is shutting down. */
+  function end(): void {
+    close();
+    void queue.then(() => out.end());
+  }
 
   const write = (eventSeq: number | undefined, record: OperationRecord) => {
     if (eventSeq !== undefined) {
       if (eventSeq <= floor || sent.has(eventSeq)) return;
       sent.add(eventSeq);
       if (sent.size > 10_000) sent.delete(sent.values().next().value as number);
+      if (eventSeq > highest) highest = eventSeq;
     }
     out.write(
       `${eventSeq !== undefined ? `id: ${eventSeq}\n` : ''}data: ${JSON.stringify(o.render(record))}\n\n`,
     );
   };
 
-  // Serialize sends: a change from another node needs a read, and events must keep their order.
+  // Serialize sends: a change from another node needs a read, and events must keep their order. A step
+  // that fails (the store unreachable for a moment) is logged and skipped; the queue goes on, or every
+  // later change would be dropped with it.
   let queue: Promise<void> = Promise.resolve();
+  function enqueue(step: () => Promise<void>): Promise<void> {
+    queue = queue.then(step).catch((error: unknown) => {
+      request.log.warn({ err: error }, 'event stream could not send a change');
+    });
+    return queue;
+  }
   function send(change: OperationChange): Promise<void> {
-    queue = queue.then(async () => {
+    return enqueue(async () => {
       if (change.kind === 'deleted') {
         out.write(`event: deleted\ndata: ${JSON.stringify({ id: change.id })}\n\n`);
         return;
@@ -88,7 +115,17 @@ export async function streamEvents(
       const record = change.record ?? (await service.store.get(change));
       if (record) write(change.record?.eventSeq ?? change.eventSeq, record);
     });
-    return queue.catch(() => {});
+  }
+
+  /** After a resync: what went by unannounced, from the history, and once more when it has settled. */
+  function catchUp(): void {
+    const after = highest;
+    void enqueue(() => replay(after));
+    const timer = setTimeout(() => {
+      catchUpTimers.delete(timer);
+      void enqueue(() => replay(after));
+    }, SECOND_PASS_MS);
+    catchUpTimers.add(timer);
   }
 
   /** What the client missed: every event after its last one, each with the operation as it is now. */
@@ -125,6 +162,8 @@ export async function streamEvents(
   }
   live = true;
   for (const change of held.splice(0)) void send(change);
+  if (service.changes.closing) end();
+  else if (resyncPending) catchUp();
 }
 
 function parseLastEventId(header: string | string[] | undefined): number | undefined {

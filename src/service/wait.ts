@@ -24,11 +24,14 @@ export async function waitForStatusChange(
 ): Promise<WaitResult> {
   let wake: () => void = () => {};
   let woken = false;
-  // Subscribe before the first read, so a change between the two is not missed.
-  const unsubscribe = changes.subscribeOperation(key, () => {
+  const onChange = () => {
     woken = true;
     wake();
-  });
+  };
+  // Subscribe before the first read, so a change between the two is not missed. A resync (the cross-node
+  // notifications were interrupted) may hide a change: read again then too.
+  const unsubscribe = changes.subscribeOperation(key, onChange);
+  const unsubscribeResync = changes.onResync(onChange);
   try {
     const initial = await read(key);
     if (!initial) throw notFound(`The operation '${key.id}' does not exist in this collection.`);
@@ -38,7 +41,7 @@ export async function waitForStatusChange(
     for (;;) {
       if (!woken) {
         const remaining = deadline - Date.now();
-        if (remaining <= 0 || signal?.aborted) return { record: current, changed: false };
+        if (remaining <= 0 || signal?.aborted || changes.closing) return { record: current, changed: false };
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, remaining);
           const onAbort = () => done();
@@ -62,5 +65,6 @@ export async function waitForStatusChange(
     }
   } finally {
     unsubscribe();
+    unsubscribeResync();
   }
 }
