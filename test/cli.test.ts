@@ -108,7 +108,7 @@ describe('longrun ops', () => {
     expect(missing.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
-  it('waits: exit 0 succeeded, 1 failed, 2 canceled, 3 timed out', async () => {
+  it('waits: exit 0 succeeded, 1 failed, 2 canceled, 3 timed out', { timeout: 90_000 }, async () => {
     const started = await post('/sites/cli/contentTypes/addCopyFromContentTypeHub', {
       contentTypeId: '0x0101',
     });
@@ -144,7 +144,7 @@ describe('longrun ops', () => {
     expect((await fetch(slowLocation)).status).toBe(404);
   });
 
-  it('watches an operation through its event stream until it ends', async () => {
+  it('watches an operation through its event stream until it ends', { timeout: 60_000 }, async () => {
     const started = await post('/sites/cli/contentTypes/addCopyFromContentTypeHub', {
       contentTypeId: '0x0102',
     });
