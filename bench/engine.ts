@@ -1,154 +1,228 @@
 /**
- * Engine throughput in its own process: N no-op operations created first, then run to succeeded by one
- * worker pool at concurrency 8; and create-to-start latency at a steady 200 starts/s. The same for the
- * baselines (graphile-worker, pg-boss) with the settings reference/queue-anchors.md documents.
- * Usage: engine.ts <longrun-sqlite|longrun-postgres|graphile-worker|pg-boss> <N> [postgres-url]
- * Prints one JSON line: { opsPerSec, p50Ms, p99Ms }.
+ * Engine throughput, in a process of its own: N no-op jobs are created first (untimed), then one worker
+ * pool at concurrency 8 runs them all; the rate runs from the first handler call to the last completion
+ * the database has committed. Then create→start latency: jobs started one at a time on a steady 200/s
+ * schedule (drift-corrected, not awaited), each carrying the time it was started; the handler records
+ * `now − t` on entry. The first tenth of the samples is warm-up.
+ *
+ * The same for the baselines, with the settings docs/BENCHMARKS.md lists (from
+ * shared/reference/queue-anchors.md): graphile-worker 0.18 and pg-boss 12.38.
+ *
+ * Usage: engine.ts <longrun-sqlite|longrun-postgres|graphile-worker|pg-boss> <N> <latency-samples> [postgres-url]
+ * Prints one JSON line: { opsPerSec, p50Ms, p99Ms, cpuCores, settings }.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createLongrun, type Longrun } from '../src/longrun.js';
-import { PostgresStore } from '../src/store/postgres/postgres-store.js';
+import type { FilterNode } from '../src/model/query.js';
+import { now as now7 } from '../src/model/time.js';
+import type { OperationStore } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 
-const [system, countText, pgUrl] = process.argv.slice(2);
+const [system, countText, samplesText, pgUrl] = process.argv.slice(2);
 const N = Number(countText);
+const LATENCY_SAMPLES = Number(samplesText);
 const CONCURRENCY = 8;
-/** Starts at 200/s for the latency measurement: 5 s in a full run, 1.5 s in a quick one. */
-const LATENCY_SAMPLES = N >= 10_000 ? 1000 : 300;
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+interface Result {
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** CPU of this (Node) process over the throughput run, in cores. */
+  cpuCores: number;
+  settings: string;
 }
 
-/** Starts `count` jobs at `perSecond` (drift-corrected), returning start→handler latencies in ms. */
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** Starts `count` jobs at 200/s, drift-corrected and not awaited; returns the latencies after warm-up. */
 async function steadyLatency(count: number, enqueue: (t: number) => Promise<unknown>, latencies: number[]) {
   const begin = now();
   const pending: Promise<unknown>[] = [];
   for (let i = 0; i < count; i++) {
-    const due = begin + i * 5;
-    const wait = due - now();
+    const wait = begin + i * 5 - now();
     if (wait > 0) await sleep(wait);
     pending.push(enqueue(now()));
   }
   await Promise.all(pending);
   const deadline = now() + 10_000;
   while (latencies.length < count && now() < deadline) await sleep(10);
-  return latencies.slice(Math.floor(count / 10)); // the first tenth is warm-up
+  return latencies.slice(Math.floor(count / 10));
 }
 
-async function longrun(kind: 'sqlite' | 'postgres') {
+/** Measures a throughput run: `run` resolves when all N are done; `started()` is the first handler call. */
+async function timed(run: () => Promise<void>, started: () => number | undefined) {
+  const cpu = process.cpuUsage();
+  await run();
+  const end = now();
+  const used = process.cpuUsage(cpu);
+  const elapsed = end - (started() ?? end);
+  return { opsPerSec: (N / elapsed) * 1000, cpuCores: (used.user + used.system) / 1000 / elapsed };
+}
+
+async function longrun(kind: 'sqlite' | 'postgres'): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'longrun-engine-'));
   const latencies: number[] = [];
   let started: number | undefined;
   const handler = {
     name: 'noop',
     maxAttempts: 1,
-    async run(ctx: { input: { t?: number } }) {
+    async run(ctx: { input: { t?: number } | null }) {
       started ??= now();
-      if (ctx.input?.t) latencies.push(now() - ctx.input.t);
+      const t = ctx.input?.t;
+      if (t) latencies.push(now() - t);
     },
   };
-  const makeNode = (worker: boolean): Promise<Longrun> =>
+  const makeStore = async (): Promise<OperationStore> => {
+    if (kind === 'sqlite') return new SqliteStore({ file: join(dir, 'engine.db') });
+    const { PostgresStore } = await import('../src/store/postgres/postgres-store.js');
+    return new PostgresStore({ connectionString: pgUrl });
+  };
+  const makeNode = async (worker: boolean): Promise<Longrun> =>
     createLongrun({
-      store:
-        kind === 'postgres'
-          ? new PostgresStore({ connectionString: pgUrl })
-          : new SqliteStore({ file: join(dir, 'e.db') }),
+      store: await makeStore(),
       handlers: [handler as never],
-      worker: worker ? { concurrency: CONCURRENCY, pollIntervalMs: 200, leaseMs: 30_000 } : false,
+      // Defaults otherwise: poll every 1 s when idle, 30 s leases. New work wakes the worker at once.
+      worker: worker ? { concurrency: CONCURRENCY } : false,
       retention: false,
       webhooks: false,
     });
-  // Fill, untimed, with workers off.
+  // Fill, untimed, with workers off: through node.start on SQLite; on PostgreSQL the same rows straight
+  // through SQL (node.start would take longer than the run itself: every create commits on its own).
   const filler = await makeNode(false);
-  for (let i = 0; i < N; i += 500) {
-    await Promise.all(
-      Array.from({ length: Math.min(500, N - i) }, () =>
-        filler.start('noop', {}, { collection: '/operations' }),
-      ),
+  if (kind === 'postgres') {
+    await (filler.store as unknown as { pool: pg.Pool }).pool.query(
+      `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, props, handler,
+         max_attempts, run_at)
+       SELECT '', 'operations', 'noop-' || g, 'longRunningOperation', 0, $2, $2, '{}', 'noop', 1, $3
+       FROM generate_series(1, $1::int) g`,
+      [N, now7(), Date.now()],
     );
+    await (filler.store as unknown as { pool: pg.Pool }).pool.query('VACUUM ANALYZE operations');
+  } else {
+    for (let i = 0; i < N; i += 1000) {
+      await Promise.all(
+        Array.from({ length: Math.min(1000, N - i) }, () =>
+          filler.start('noop', null, { collection: '/operations' }),
+        ),
+      );
+    }
   }
   await filler.close();
+
+  // The clock stops when the database says all N succeeded: counted once every handler has been called,
+  // then every millisecond (so the count never competes with the run itself).
+  let calls = 0;
+  let allCalled: () => void = () => {};
+  const called = new Promise<void>((r) => (allCalled = r));
+  const counting = handler.run;
+  handler.run = async (ctx) => {
+    await counting(ctx);
+    if (++calls === N) allCalled();
+  };
   const node = await makeNode(true);
-  const done = async () =>
-    (await node.store.count('', 'operations', { op: 'eq', field: 'status', value: 2 })) >= N;
-  while (!(await done())) await sleep(5);
-  const elapsed = now() - (started ?? now());
+  const done = async () => {
+    await called;
+    const succeeded: FilterNode = { op: 'eq', field: 'status', value: 2 };
+    while ((await node.store.count('', 'operations', succeeded)) < N) await sleep(1);
+  };
+  const throughput = await timed(done, () => started);
   const lat = await steadyLatency(
-    1000,
+    LATENCY_SAMPLES,
     (t) => node.start('noop', { t }, { collection: '/sites/latency/operations' }),
     latencies,
   );
   await node.close();
-  return { opsPerSec: (N / elapsed) * 1000, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) };
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    ...throughput,
+    p50Ms: percentile(lat, 50),
+    p99Ms: percentile(lat, 99),
+    settings: `worker concurrency ${CONCURRENCY}, other settings default${kind === 'postgres' ? ' (pool 10)' : ''}`,
+  };
 }
 
-async function graphileWorker() {
+async function graphileWorker(): Promise<Result> {
   process.env.NO_LOG_SUCCESS = '1';
   const { run, makeWorkerUtils } = await import('graphile-worker');
   const utils = await makeWorkerUtils({ connectionString: pgUrl });
   await utils.migrate();
-  await utils.addJobs(Array.from({ length: N }, (_, i) => ({ identifier: 'noop', payload: { i } })));
-  let started: number | undefined;
-  const latencies: number[] = [];
-  const runner = await run({
-    connectionString: pgUrl,
-    concurrency: CONCURRENCY,
-    noHandleSignals: true,
-    taskList: {
-      noop: async (payload: unknown) => {
-        started ??= now();
-        const t = (payload as { t?: number }).t;
-        if (t) latencies.push(now() - t);
-      },
-    },
-  });
+  for (let i = 0; i < N; i += 5000) {
+    await utils.addJobs(
+      Array.from({ length: Math.min(5000, N - i) }, (_, j) => ({
+        identifier: 'noop',
+        payload: { i: i + j },
+      })),
+    );
+  }
   const client = new pg.Client({ connectionString: pgUrl });
   await client.connect();
-  while (
-    Number((await client.query('SELECT count(*) AS n FROM graphile_worker._private_jobs')).rows[0].n) > 0
-  )
-    await sleep(1);
-  const elapsed = now() - (started ?? now());
+  await client.query('VACUUM ANALYZE graphile_worker._private_jobs');
+  await client.query('CHECKPOINT');
+  let started: number | undefined;
+  const latencies: number[] = [];
+  const left = async () =>
+    Number((await client.query('SELECT count(*) AS n FROM graphile_worker._private_jobs')).rows[0].n);
+  let runner: Awaited<ReturnType<typeof run>> | undefined;
+  const throughput = await timed(
+    async () => {
+      runner = await run({
+        connectionString: pgUrl,
+        concurrency: CONCURRENCY,
+        noHandleSignals: true,
+        taskList: {
+          noop: async (payload: unknown) => {
+            started ??= now();
+            const t = (payload as { t?: number }).t;
+            if (t) latencies.push(now() - t);
+          },
+        },
+      });
+      // As queue-anchors.md: a separate connection polls every ~1 ms until the job table is empty.
+      while ((await left()) > 0) await sleep(1);
+    },
+    () => started,
+  );
   const lat = await steadyLatency(LATENCY_SAMPLES, (t) => utils.addJob('noop', { t }), latencies);
-  await runner.stop();
+  await runner!.stop();
   await utils.release();
   await client.end();
-  return { opsPerSec: (N / elapsed) * 1000, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) };
+  return {
+    ...throughput,
+    p50Ms: percentile(lat, 50),
+    p99Ms: percentile(lat, 99),
+    settings: `concurrency ${CONCURRENCY}, NO_LOG_SUCCESS=1, defaults otherwise (pool 10, LISTEN/NOTIFY)`,
+  };
 }
 
-async function pgBoss() {
+async function pgBoss(): Promise<Result> {
   const { PgBoss } = (await import('pg-boss')) as unknown as { PgBoss: new (o: object) => any };
-  // Throughput: burst mode reads the cached ready count, refreshed every queueCacheIntervalSeconds (60 s by
-  // default): refresh it every second so the burst engages while the backlog lasts.
+  // Burst mode reads the queue's cached ready count, refreshed every queueCacheIntervalSeconds (60 s by
+  // default): refreshed every second here so the burst engages while the backlog lasts.
   const boss = new PgBoss({ connectionString: pgUrl, queueCacheIntervalSeconds: 1 });
   boss.on('error', () => {});
   await boss.start();
   await boss.createQueue('noop');
-  for (let i = 0; i < N; i += 1000) {
+  for (let i = 0; i < N; i += 5000) {
     await boss.insert(
       'noop',
-      Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ data: { i: i + j } })),
+      Array.from({ length: Math.min(5000, N - i) }, (_, j) => ({ data: { i: i + j } })),
     );
   }
-  await boss.supervise('noop');
-  await sleep(1500); // let the queue cache see the backlog
-  let started: number | undefined;
-  await boss.work(
-    'noop',
-    { localConcurrency: CONCURRENCY, batchSize: 1, burstWhenReadyExceeds: 1 },
-    async () => {
-      started ??= now();
-    },
-  );
   const client = new pg.Client({ connectionString: pgUrl });
   await client.connect();
+  await client.query('VACUUM ANALYZE pgboss.job');
+  await client.query('CHECKPOINT');
+  await boss.supervise('noop');
+  await sleep(1100); // the queue cache (refreshed every second) sees the backlog
+  let started: number | undefined;
   const left = async () =>
     Number(
       (
@@ -157,11 +231,22 @@ async function pgBoss() {
         )
       ).rows[0].n,
     );
-  while ((await left()) > 0) await sleep(1);
-  const elapsed = now() - (started ?? now());
+  const throughput = await timed(
+    async () => {
+      await boss.work(
+        'noop',
+        { localConcurrency: CONCURRENCY, batchSize: 1, burstWhenReadyExceeds: 1 },
+        async () => {
+          started ??= now();
+        },
+      );
+      while ((await left()) > 0) await sleep(1);
+    },
+    () => started,
+  );
   await boss.stop({ graceful: false });
 
-  // Latency: LISTEN/NOTIFY on, as queue-anchors.md measured it.
+  // Latency: LISTEN/NOTIFY on (instance useListenNotify + queue notify), as queue-anchors.md measured it.
   const latencies: number[] = [];
   const notified = new PgBoss({ connectionString: pgUrl, useListenNotify: true });
   notified.on('error', () => {});
@@ -177,7 +262,14 @@ async function pgBoss() {
   const lat = await steadyLatency(LATENCY_SAMPLES, (t) => notified.send('latency', { t }), latencies);
   await notified.stop({ graceful: false });
   await client.end();
-  return { opsPerSec: (N / elapsed) * 1000, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) };
+  return {
+    ...throughput,
+    p50Ms: percentile(lat, 50),
+    p99Ms: percentile(lat, 99),
+    settings:
+      `localConcurrency ${CONCURRENCY}, batchSize 1, burstWhenReadyExceeds 1, queueCacheIntervalSeconds 1; ` +
+      'latency run: useListenNotify + queue notify',
+  };
 }
 
 const result =
@@ -187,6 +279,12 @@ const result =
       ? await longrun('postgres')
       : system === 'graphile-worker'
         ? await graphileWorker()
-        : await pgBoss();
+        : system === 'pg-boss'
+          ? await pgBoss()
+          : undefined;
+if (!result) {
+  console.error(`unknown system ${system}`);
+  process.exit(2);
+}
 console.log(JSON.stringify(result));
 process.exit(0);

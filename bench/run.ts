@@ -1,282 +1,616 @@
 /**
- * `npm run bench` (full) and `npm run bench -- --quick` (same scenarios, short): each measurement runs
+ * `npm run bench` (full) and `npm run bench -- --quick` (the same scenarios, short): every measurement runs
  * side by side with its baseline in the same run, on the same machine, and is reported as a ratio, so a
- * noisy shared machine still compares fairly. Servers run in their own processes (bench/target.ts);
- * autocannon drives them from this one. Writes bench/out/latest.json.
+ * noisy shared machine still compares fairly. HTTP servers under test run in processes of their own
+ * (bench/target.ts) and autocannon drives them from this one, alternating between longrun and its
+ * baseline round by round. Writes bench/out/latest.json; docs/BENCHMARKS.md explains every row.
+ *
+ * Options: --quick; --only <regexp> (run the scenario groups whose name matches: http, engine, wait,
+ * scale); --profile (servers and engine runs write V8 CPU profiles to bench/out/profiles/).
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.js';
+import type { BareResponse } from './target.js';
 
-const quick = process.argv.includes('--quick');
-const HTTP_SECONDS = quick ? 1 : 10;
-const ENGINE_OPS = quick ? 2_000 : 20_000;
-const SCALE_OPS = quick ? 1_000_000 : 10_000_000;
-const BASE_OPS = 10_000;
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const profile = argv.includes('--profile');
+const onlyIndex = argv.indexOf('--only');
+const only = onlyIndex >= 0 ? new RegExp(argv[onlyIndex + 1]) : undefined;
 const here = fileURLToPath(new URL('.', import.meta.url));
+const outDir = `${here}out`;
+
+const CONFIG = quick
+  ? {
+      rounds: 1,
+      seconds: 0.5,
+      engineOps: 2_000,
+      engineRounds: 1,
+      latencySamples: 200,
+      waitSamples: 20,
+      pollSamples: 10,
+      scaleOps: 1_000_000,
+      scaleStores: ['sqlite'] as Store[],
+    }
+  : {
+      rounds: 5,
+      seconds: 3,
+      engineOps: 20_000,
+      engineRounds: 2,
+      latencySamples: 2_200,
+      waitSamples: 200,
+      pollSamples: 40,
+      scaleOps: 10_000_000,
+      scaleStores: ['sqlite', 'postgres'] as Store[],
+    };
+const BASE_OPS = 10_000;
+const stamp = Date.now();
+/** A database name not used before in this run. */
+let databases = 0;
+const fresh = (name: string) => `${name.replace(/\W/g, '_')}_${stamp}_${++databases}`;
+const CONNECTIONS = 50;
+
+type Store = 'sqlite' | 'postgres';
 
 interface Scenario {
   name: string;
   store: string;
-  opsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
+  opsPerSec: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
   baseline: string;
-  baselineOpsPerSec: number;
-  ratio: number;
+  baselineOpsPerSec: number | null;
+  /** Always "higher is better": ours / baseline for rates, baseline / ours for latencies. */
+  ratio: number | null;
+  baselineP50Ms?: number | null;
+  baselineP99Ms?: number | null;
   note?: string;
+  skipped?: string;
 }
 const scenarios: Scenario[] = [];
+const phases: Record<string, number> = {};
 
-interface Target {
-  child: ChildProcess;
-  port: number;
-  token?: string;
-  ids?: string[];
-}
+const round = (n: number, digits = 2) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
 
-/** Starts bench/target.ts with arguments and waits for its ready line. */
-async function target(args: string[]): Promise<Target> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `${here}target.ts`, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`target ${args[0]} exited with ${code}`)));
-  });
-  return { child, ...(JSON.parse(line) as Omit<Target, 'child'>) };
-}
-
-async function stop(t: Target): Promise<void> {
-  t.child.kill('SIGTERM');
-  await new Promise((r) => t.child.once('exit', r));
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-interface Load {
-  method?: string;
-  path: string;
-  headers?: Record<string, string>;
-  body?: string;
-  /** A fresh body per request (starts need distinct keys). */
-  bodyFor?: (n: number) => string;
-}
-
-async function cannon(
-  port: number,
-  load: Load,
-  connections = 50,
-): Promise<{ rps: number; p50: number; p99: number }> {
-  let n = 0;
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections,
-    duration: HTTP_SECONDS,
-    requests: [
-      {
-        method: (load.method ?? 'GET') as 'GET',
-        path: load.path,
-        headers: load.headers,
-        body: load.body,
-        ...(load.bodyFor ? { setupRequest: (req: object) => ({ ...req, body: load.bodyFor!(n++) }) } : {}),
-      },
-    ],
-  });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
-}
-
-/** Captures longrun's real response to serve the same bytes from the bare baseline. */
-async function capture(port: number, load: Load) {
-  const res = await fetch(`http://127.0.0.1:${port}${load.path}`, {
-    method: load.method ?? 'GET',
-    headers: load.headers,
-    body: load.bodyFor ? load.bodyFor(-1) : load.body,
-  });
-  return {
-    status: res.status,
-    headers: { 'content-type': res.headers.get('content-type') ?? 'application/json' },
-    body: await res.text(),
-  };
-}
-
-/** Runs the load against longrun and against a bare server with the same bytes, alternating. */
-async function sideBySide(name: string, store: string, t: Target, load: Load, note?: string): Promise<void> {
-  const headers = { authorization: `Bearer ${t.token}`, 'content-type': 'application/json', ...load.headers };
-  const withAuth = { ...load, headers };
-  const sample = await capture(t.port, withAuth);
-  const bare = await target(['bare', JSON.stringify({ [load.method ?? 'GET']: sample })]);
-  try {
-    const ours = await cannon(t.port, withAuth);
-    const base = await cannon(bare.port, withAuth);
-    push({ name, store, ours, baseline: 'bare node:http, same bytes', base, note });
-  } finally {
-    await stop(bare);
+function push(s: Scenario): void {
+  scenarios.push(s);
+  if (s.skipped) {
+    console.log(`${s.name.padEnd(34)} ${s.store.padEnd(9)} skipped: ${s.skipped}`);
+    return;
   }
-}
-
-function push(o: {
-  name: string;
-  store: string;
-  ours: { rps: number; p50: number; p99: number };
-  baseline: string;
-  base: { rps: number };
-  note?: string;
-}): void {
-  scenarios.push({
-    name: o.name,
-    store: o.store,
-    opsPerSec: Math.round(o.ours.rps),
-    p50Ms: o.ours.p50,
-    p99Ms: o.ours.p99,
-    baseline: o.baseline,
-    baselineOpsPerSec: Math.round(o.base.rps),
-    ratio: Number((o.ours.rps / o.base.rps).toFixed(3)),
-    note: o.note,
-  });
-  const s = scenarios.at(-1)!;
+  const fmt = (v: number | null | undefined) => (v === null || v === undefined ? '-' : String(v));
   console.log(
-    `${s.name.padEnd(30)} ${s.store.padEnd(10)} ${String(s.opsPerSec).padStart(8)}/s  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms  vs ${s.baseline} ${s.baselineOpsPerSec}/s  = ${s.ratio}×`,
+    `${s.name.padEnd(34)} ${s.store.padEnd(9)} ${fmt(s.opsPerSec).padStart(7)}/s p50 ${fmt(s.p50Ms)} p99 ${fmt(s.p99Ms)} ms | ${s.baseline}: ${fmt(s.baselineOpsPerSec)}/s${s.baselineP50Ms !== undefined ? ` p50 ${fmt(s.baselineP50Ms)} p99 ${fmt(s.baselineP99Ms)} ms` : ''} | ratio ${fmt(s.ratio)}`,
   );
 }
 
-const LIST = "/v1.0/operations?$filter=status%20eq%20'running'&$orderby=createdDateTime%20desc&$top=100";
-
-async function httpScenarios(store: 'sqlite' | 'postgres', pgUrl?: string): Promise<void> {
-  const t = await target([store, String(BASE_OPS), pgUrl ?? '']);
+async function phase<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+  if (only && !only.test(name)) return undefined;
+  const started = performance.now();
   try {
-    await sideBySide('GET one operation', store, t, { path: `/v1.0/operations/${t.ids![1]}` });
-    await sideBySide('PATCH one operation', store, t, {
-      method: 'PATCH',
-      path: `/v1.0/operations/${t.ids![0]}`,
-      body: JSON.stringify({ statusDetail: 'step 3 of 5' }),
-    });
-    await sideBySide('List a page', store, t, { path: LIST });
-    await sideBySide('Start an action (202)', store, t, {
-      method: 'POST',
-      path: '/v1.0/sites/bench/contentTypes/addCopyFromContentTypeHub',
-      bodyFor: (n) =>
-        JSON.stringify({ contentTypeId: `0x${(n + 2).toString(16)}${Date.now().toString(16)}` }),
-    });
+    return await fn();
   } finally {
-    await stop(t);
+    phases[name] = Math.round((performance.now() - started) / 100) / 10;
   }
 }
 
-async function runJson(script: string, args: string[]): Promise<any> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `${here}${script}`, ...args], {
+// ---------------------------------------------------------------------------------------------------------
+// Child processes
+
+function nodeArgs(label: string): string[] {
+  return [
+    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${outDir}/profiles/${label}`] : []),
+    '--import',
+    'tsx',
+  ];
+}
+
+interface Child<T> {
+  child: ChildProcess;
+  info: T;
+  lines: AsyncIterableIterator<string>;
+}
+
+/** Starts a bench script and waits for its first stdout line (JSON). */
+async function start<T>(label: string, script: string, args: string[]): Promise<Child<T>> {
+  const child = spawn(process.execPath, [...nodeArgs(label), `${here}${script}`, ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code}`))),
+  );
+  exited.catch(() => {});
+  const first = await Promise.race([lines.next(), exited]);
+  if (first.done) throw new Error(`${script} ended without output`);
+  return { child, info: JSON.parse(first.value) as T, lines };
+}
+
+async function stop(c: Child<unknown>): Promise<void> {
+  if (c.child.exitCode !== null) return;
+  const exited = new Promise((r) => c.child.once('exit', r));
+  c.child.kill('SIGTERM');
+  await exited;
+}
+
+/** Runs a bench script to completion and parses its last stdout line. */
+async function runJson<T>(label: string, script: string, args: string[]): Promise<T> {
+  const child = spawn(process.execPath, [...nodeArgs(label), `${here}${script}`, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NO_LOG_SUCCESS: '1' },
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
+  const limit = (quick ? 120 : 900) * 1000;
+  const timer = setTimeout(() => child.kill('SIGKILL'), limit);
   const code = await new Promise((r) => child.once('exit', r));
+  clearTimeout(timer);
+  if (code === null) throw new Error(`${script} ${args[0]} did not finish within ${limit / 1000} s`);
   if (code !== 0) throw new Error(`${script} ${args[0]} exited with ${code}`);
-  return JSON.parse(out.trim().split('\n').at(-1)!);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as T;
 }
 
-async function engineScenarios(database: TestPostgres): Promise<void> {
-  const fresh = (name: string) => createDatabase(database.url, `${name}_${Date.now()}`);
-  const sqlite = await runJson('engine.ts', ['longrun-sqlite', String(ENGINE_OPS)]);
-  const postgres = await runJson('engine.ts', [
-    'longrun-postgres',
-    String(ENGINE_OPS),
-    await fresh('longrun'),
-  ]);
-  const graphile = await runJson('engine.ts', [
-    'graphile-worker',
-    String(ENGINE_OPS),
-    await fresh('graphile'),
-  ]);
-  const boss = await runJson('engine.ts', ['pg-boss', String(ENGINE_OPS), await fresh('pgboss')]);
-  const row = (store: string, ours: any, name: string, base: any) =>
-    push({
-      name: `Engine ${ENGINE_OPS} no-op ops`,
-      store,
-      ours: { rps: ours.opsPerSec, p50: round(ours.p50Ms), p99: round(ours.p99Ms) },
-      baseline: name,
-      base: { rps: base.opsPerSec },
-      note: `create→start latency at 200/s; ${name}: p50 ${round(base.p50Ms)} ms, p99 ${round(base.p99Ms)} ms`,
-    });
-  row('postgres', postgres, 'graphile-worker 0.18 (concurrency 8)', graphile);
-  row('postgres', postgres, 'pg-boss 12.38 (localConcurrency 8, burst)', boss);
-  row('sqlite', sqlite, 'graphile-worker 0.18 (concurrency 8)', graphile);
+function memoryMiB(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
 }
 
-async function scaleScenarios(store: 'sqlite' | 'postgres', pgUrl?: string): Promise<void> {
-  const small = await target([store, String(BASE_OPS), pgUrl ?? '']);
-  const smallGet = await cannon(small.port, {
-    path: `/v1.0/operations/${small.ids![1]}`,
-    headers: { authorization: `Bearer ${small.token}` },
-  });
-  const smallList = await cannon(small.port, {
-    path: LIST,
-    headers: { authorization: `Bearer ${small.token}` },
-  });
-  await stop(small);
-  const seeding = Date.now();
-  const big = await target([store, String(SCALE_OPS), pgUrl ?? '']);
-  const seeded = ((Date.now() - seeding) / 1000).toFixed(0);
-  const get = await cannon(big.port, {
-    path: `/v1.0/operations/${big.ids![1]}`,
-    headers: { authorization: `Bearer ${big.token}` },
-  });
-  const list = await cannon(big.port, { path: LIST, headers: { authorization: `Bearer ${big.token}` } });
-  const rss = rssMiB(big.child.pid!);
-  await stop(big);
-  const note = `server RSS ${rss.toFixed(0)} MiB with ${SCALE_OPS.toLocaleString('en')} operations (seeded in ${seeded} s)`;
-  push({
-    name: `GET at ${SCALE_OPS / 1e6}M operations`,
-    store,
-    ours: get,
-    baseline: `GET at ${BASE_OPS / 1000}k`,
-    base: smallGet,
-    note,
-  });
-  push({
-    name: `List at ${SCALE_OPS / 1e6}M operations`,
-    store,
-    ours: list,
-    baseline: `List at ${BASE_OPS / 1000}k`,
-    base: smallList,
-    note,
-  });
+// ---------------------------------------------------------------------------------------------------------
+// HTTP load
+
+interface Load {
+  method?: string;
+  /** A fixed path, or one per request (n counts requests of this run). */
+  path: string | ((n: number) => string);
+  body?: string | ((n: number) => string);
+  headers?: Record<string, string>;
 }
 
-const round = (n: number) => Math.round(n * 100) / 100;
+interface Measured {
+  requests: number;
+  seconds: number;
+  p50: number[];
+  p99: number[];
+  errors: number;
+}
+const emptyMeasure = (): Measured => ({ requests: 0, seconds: 0, p50: [], p99: [], errors: 0 });
 
-console.log(
-  `longrun bench (${quick ? 'quick' : 'full'}) on ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}\n`,
-);
-const database = await startPostgres({ durable: true });
-try {
-  await httpScenarios('sqlite');
-  await httpScenarios('postgres', await createDatabase(database.url, `http_${Date.now()}`));
-  await engineScenarios(database);
-  const wait = await runJson('wait-latency.ts', [quick ? '5' : '40']);
-  push({
-    name: 'Finish → client knows',
-    store: 'sqlite',
-    ours: {
-      rps: 1000 / Math.max(wait.wait.p50Ms, 0.001),
-      p50: round(wait.wait.p50Ms),
-      p99: round(wait.wait.p99Ms),
+async function cannon(port: number, token: string | undefined, load: Load, into: Measured): Promise<void> {
+  let n = 0;
+  const headers = {
+    'content-type': 'application/json',
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+    ...load.headers,
+  };
+  const dynamic = typeof load.path === 'function' || typeof load.body === 'function';
+  const pathOf = (i: number) => (typeof load.path === 'function' ? load.path(i) : load.path);
+  const bodyOf = (i: number) => (typeof load.body === 'function' ? load.body(i) : load.body);
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: CONNECTIONS,
+    duration: CONFIG.seconds,
+    // autocannon checks for the end of the run at every sample: sample often, so 0.5 s runs take 0.5 s.
+    sampleInt: 250,
+    requests: [
+      {
+        method: (load.method ?? 'GET') as 'GET',
+        path: pathOf(0),
+        headers,
+        body: bodyOf(0),
+        ...(dynamic
+          ? {
+              setupRequest: (req: any) => {
+                const i = n++;
+                return { ...req, path: pathOf(i), body: bodyOf(i) };
+              },
+            }
+          : {}),
+      },
+    ],
+  });
+  into.requests += result.requests.total;
+  into.seconds += result.duration;
+  into.p50.push(result.latency.p50);
+  into.p99.push(result.latency.p99);
+  into.errors += result.errors + result.non2xx;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const rate = (m: Measured) => m.requests / m.seconds;
+
+/** Runs the load against each server in turn, round by round (the order rotating); one measure each. */
+async function alternate(servers: { port: number; token?: string }[], load: Load): Promise<Measured[]> {
+  const measures = servers.map(emptyMeasure);
+  for (let r = 0; r < CONFIG.rounds; r++) {
+    // Rotate the order every round, so no server always runs right after the same other one.
+    for (let k = 0; k < servers.length; k++) {
+      const i = (k + r) % servers.length;
+      await cannon(servers[i].port, servers[i].token, load, measures[i]);
+    }
+  }
+  return measures;
+}
+
+/** longrun's own response to one request, to be served byte for byte by the bare server. */
+async function capture(port: number, token: string, load: Load): Promise<BareResponse> {
+  const path = typeof load.path === 'function' ? load.path(0) : load.path;
+  const body = typeof load.body === 'function' ? load.body(-1) : load.body;
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: load.method ?? 'GET',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body,
+  });
+  if (res.status >= 300) throw new Error(`${load.method ?? 'GET'} ${path} answered ${res.status}`);
+  const headers: Record<string, string> = {};
+  const skip = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
+  res.headers.forEach((value, name) => {
+    if (!skip.has(name)) headers[name] = value;
+  });
+  return { status: res.status, headers, body: await res.text() };
+}
+
+async function setBare(bare: Child<{ port: number }>, response: BareResponse): Promise<void> {
+  bare.child.stdin!.write(`${JSON.stringify(response)}\n`);
+  const line = await bare.lines.next();
+  if (line.value !== 'ok') throw new Error('bare server did not take the response');
+}
+
+type Target = Child<{ port: number; token: string; ids: string[]; seedMs: number }>;
+
+function startTarget(label: string, store: Store, count: number, pgUrl?: string): Promise<Target> {
+  return start(label, 'target.ts', ['longrun', store, String(count), pgUrl ?? '']);
+}
+
+const LIST = "/v1.0/operations?$filter=status%20eq%20'running'&$orderby=createdDateTime%20desc&$top=100";
+/** One in five seeded operations is running: bench-0, bench-5, … */
+const runningId = (n: number) => `bench-${(n % 1000) * 5}`;
+
+function httpLoads(ids: string[]): { name: string; load: Load; note?: string }[] {
+  return [
+    { name: 'GET one operation', load: { path: `/v1.0/operations/${ids[1]}` } },
+    { name: 'List a page', load: { path: LIST }, note: 'first page of 2,000 running among 10,000' },
+    {
+      name: 'PATCH one operation',
+      load: {
+        method: 'PATCH',
+        path: `/v1.0/operations/${ids[0]}`,
+        body: JSON.stringify({ statusDetail: 'step 3 of 5' }),
+      },
+      note: 'all 50 connections update the same operation',
     },
-    baseline: 'polling every 1 s',
-    base: { rps: 1000 / wait.poll.p50Ms },
-    note: `Prefer: wait p50 ${round(wait.wait.p50Ms)} ms / p99 ${round(wait.wait.p99Ms)} ms; polling p50 ${round(wait.poll.p50Ms)} ms / p99 ${round(wait.poll.p99Ms)} ms (opsPerSec = 1000 / p50)`,
+    {
+      name: 'PATCH, 1,000 operations',
+      load: {
+        method: 'PATCH',
+        path: (n) => `/v1.0/operations/${runningId(n)}`,
+        body: (n) => JSON.stringify({ statusDetail: `step ${n % 10} of 10` }),
+      },
+      note: 'requests spread over 1,000 running operations',
+    },
+    {
+      name: 'Start an action (202)',
+      load: {
+        method: 'POST',
+        path: '/v1.0/sites/bench/contentTypes/addCopyFromContentTypeHub',
+        body: (n) => JSON.stringify({ contentTypeId: `0x0101${process.pid.toString(16)}${n + 2}` }),
+      },
+      note: 'content-type copy: validation, insert + history, 202 with Location; workers off',
+    },
+  ];
+}
+
+async function httpScenarios(
+  store: Store,
+  bare: Child<{ port: number }>,
+  fastify: Child<{ port: number }> | undefined,
+  pgUrl?: string,
+): Promise<void> {
+  const t = await startTarget(`http-${store}`, store, BASE_OPS, pgUrl);
+  try {
+    for (const { name, load, note } of httpLoads(t.info.ids)) {
+      const response = await capture(t.info.port, t.info.token, load);
+      await setBare(bare, response);
+      // The GET on SQLite also runs against bare Fastify: how far the framework alone gets.
+      const reference = fastify && name === 'GET one operation' ? fastify : undefined;
+      if (reference) await setBare(reference, response);
+      const [ours, base, framework] = await alternate(
+        [
+          { port: t.info.port, token: t.info.token },
+          { port: bare.info.port },
+          ...(reference ? [{ port: reference.info.port }] : []),
+        ],
+        load,
+      );
+      push({
+        name,
+        store,
+        opsPerSec: Math.round(rate(ours)),
+        p50Ms: median(ours.p50),
+        p99Ms: median(ours.p99),
+        baseline: 'bare node:http, same bytes',
+        baselineOpsPerSec: Math.round(rate(base)),
+        baselineP50Ms: median(base.p50),
+        baselineP99Ms: median(base.p99),
+        ratio: round(rate(ours) / rate(base), 3),
+        note: `${note ? `${note}; ` : ''}${ours.errors ? `${ours.errors} errors; ` : ''}${CONFIG.rounds} × ${CONFIG.seconds} s alternating`,
+      });
+      if (framework) {
+        push({
+          name: 'GET, bare Fastify (reference)',
+          store: '-',
+          opsPerSec: Math.round(rate(framework)),
+          p50Ms: median(framework.p50),
+          p99Ms: median(framework.p99),
+          baseline: 'bare node:http, same bytes',
+          baselineOpsPerSec: Math.round(rate(base)),
+          baselineP50Ms: median(base.p50),
+          baselineP99Ms: median(base.p99),
+          ratio: round(rate(framework) / rate(base), 3),
+          note: 'Fastify 5 with no hooks or application code answering the same bytes: the framework floor',
+        });
+      }
+    }
+  } finally {
+    await stop(t);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Engine
+
+interface EngineResult {
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuCores: number;
+  settings: string;
+}
+
+async function engineScenarios(database: TestPostgres | undefined, pgSkip: string | undefined) {
+  const ops = CONFIG.engineOps;
+  const name = `Engine, ${ops.toLocaleString('en')} no-op ops`;
+  const peers = [
+    { system: 'graphile-worker', label: 'graphile-worker 0.18', module: 'graphile-worker' },
+    { system: 'pg-boss', label: 'pg-boss 12.38', module: 'pg-boss' },
+  ];
+  const runs: Record<string, EngineResult[]> = {};
+  const skips: Record<string, string> = {};
+  for (const p of peers) {
+    try {
+      await import(p.module);
+    } catch (error) {
+      skips[p.system] = `${p.module} is not installed (${(error as Error).message.split('\n')[0]})`;
+    }
+  }
+  const once = async (system: string) => {
+    if (system !== 'longrun-sqlite' && (pgSkip || !database)) return;
+    if (skips[system]) return;
+    const url = system === 'longrun-sqlite' ? '' : await createDatabase(database!.url, fresh(system));
+    try {
+      const r = await runJson<EngineResult>(`engine-${system}`, 'engine.ts', [
+        system,
+        String(ops),
+        String(CONFIG.latencySamples),
+        url,
+      ]);
+      (runs[system] ??= []).push(r);
+      console.log(
+        `  ${system}: ${Math.round(r.opsPerSec)} ops/s, latency p50 ${round(r.p50Ms)} p99 ${round(r.p99Ms)} ms, ${round(r.cpuCores)} cores`,
+      );
+    } catch (error) {
+      skips[system] = (error as Error).message;
+    }
+  };
+  const order = ['longrun-postgres', 'graphile-worker', 'pg-boss', 'longrun-sqlite'];
+  for (let r = 0; r < CONFIG.engineRounds; r++) {
+    for (const system of r % 2 === 0 ? order : [...order].reverse()) await once(system);
+  }
+  const best = (system: string) => {
+    const list = runs[system];
+    if (!list?.length) return undefined;
+    // The median run by throughput (with two runs, the better one: noise only ever slows a run down).
+    const sorted = [...list].sort((a, b) => b.opsPerSec - a.opsPerSec);
+    return sorted[Math.floor((sorted.length - 1) / 2)];
+  };
+  const describe = (r: EngineResult) => `${r.settings}; ${round(r.cpuCores)} cores of Node during the run`;
+  const row = (store: Store, ours: string, peer: (typeof peers)[number]) => {
+    const o = best(ours);
+    const b = best(peer.system);
+    const skipped =
+      store === 'postgres' && pgSkip
+        ? pgSkip
+        : !o
+          ? (skips[ours] ?? 'no result')
+          : !b
+            ? (skips[peer.system] ?? 'no result')
+            : undefined;
+    if (skipped || !o || !b) {
+      push({
+        name,
+        store,
+        opsPerSec: o ? Math.round(o.opsPerSec) : null,
+        p50Ms: null,
+        p99Ms: null,
+        baseline: peer.label,
+        baselineOpsPerSec: null,
+        ratio: null,
+        skipped: skipped ?? 'no result',
+      });
+      return;
+    }
+    push({
+      name,
+      store,
+      opsPerSec: Math.round(o.opsPerSec),
+      p50Ms: round(o.p50Ms),
+      p99Ms: round(o.p99Ms),
+      baseline: peer.label,
+      baselineOpsPerSec: Math.round(b.opsPerSec),
+      baselineP50Ms: round(b.p50Ms),
+      baselineP99Ms: round(b.p99Ms),
+      ratio: round(o.opsPerSec / b.opsPerSec, 3),
+      note: `latency = create→start at 200/s; longrun: ${describe(o)}. ${peer.label}: ${describe(b)}`,
+    });
+  };
+  row('postgres', 'longrun-postgres', peers[0]);
+  row('postgres', 'longrun-postgres', peers[1]);
+  row('sqlite', 'longrun-sqlite', peers[0]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Scale
+
+async function scaleScenario(store: Store, database: TestPostgres | undefined, pgSkip?: string) {
+  const big = CONFIG.scaleOps;
+  const label = `${big / 1e6}M`;
+  if (store === 'postgres' && (pgSkip || !database)) {
+    for (const what of ['GET', 'List'])
+      push({
+        name: `${what} at ${label} operations`,
+        store,
+        opsPerSec: null,
+        p50Ms: null,
+        p99Ms: null,
+        baseline: `${what} at 10k`,
+        baselineOpsPerSec: null,
+        ratio: null,
+        skipped: pgSkip ?? 'no PostgreSQL',
+      });
+    return;
+  }
+  const url = (name: string) =>
+    store === 'postgres' ? createDatabase(database!.url, fresh(name)) : undefined;
+  const small = await startTarget(`scale-${store}-10k`, store, BASE_OPS, await url('scale_small'));
+  let large: Target | undefined;
+  try {
+    large = await startTarget(`scale-${store}-${label}`, store, big, await url('scale_large'));
+    const smallMemory = memoryMiB(small.child.pid!);
+    for (const [what, load] of [
+      // The middle of the table: as far from the cached edges as a read gets.
+      ['GET', { path: `/v1.0/operations/${large.info.ids[2]}` }],
+      ['List', { path: LIST }],
+    ] as const) {
+      const smallLoad = what === 'GET' ? { path: `/v1.0/operations/${small.info.ids[2]}` } : load;
+      const ours = emptyMeasure();
+      const base = emptyMeasure();
+      for (let r = 0; r < CONFIG.rounds; r++) {
+        const pair = [
+          () => cannon(large!.info.port, large!.info.token, load, ours),
+          () => cannon(small.info.port, small.info.token, smallLoad, base),
+        ];
+        if (r % 2) pair.reverse();
+        for (const f of pair) await f();
+      }
+      const memory = memoryMiB(large.child.pid!);
+      push({
+        name: `${what} at ${label} operations`,
+        store,
+        opsPerSec: Math.round(rate(ours)),
+        p50Ms: median(ours.p50),
+        p99Ms: median(ours.p99),
+        baseline: `${what} at 10k`,
+        baselineOpsPerSec: Math.round(rate(base)),
+        baselineP50Ms: median(base.p50),
+        baselineP99Ms: median(base.p99),
+        ratio: round(rate(ours) / rate(base), 3),
+        note: `server RSS ${memory.rss} MiB (peak ${memory.peak}) with ${big.toLocaleString('en')} operations, ${smallMemory.rss} MiB with 10,000; seeded in ${Math.round(large.info.seedMs / 1000)} s`,
+      });
+    }
+  } finally {
+    if (large) await stop(large);
+    await stop(small);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+const begun = performance.now();
+const startLoad = loadavg()[0];
+console.log(
+  `longrun bench (${quick ? 'quick' : 'full'}) on ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, load ${startLoad.toFixed(2)}\n`,
+);
+
+let database: TestPostgres | undefined;
+let pgSkip: string | undefined;
+try {
+  await import('../src/store/postgres/postgres-store.js');
+} catch (error) {
+  pgSkip = `no PostgreSQL store (${(error as Error).message.split('\n')[0]})`;
+}
+if (!pgSkip) {
+  try {
+    database = await startPostgres({ durable: true });
+  } catch (error) {
+    pgSkip = `PostgreSQL did not start (${(error as Error).message.split('\n')[0]})`;
+  }
+}
+let pgVersion: string | undefined;
+if (database) {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  pgVersion = (await client.query<{ v: string }>('SHOW server_version')).rows[0].v;
+  await client.end();
+}
+
+try {
+  await phase('http', async () => {
+    const bare = await start<{ port: number }>('bare', 'target.ts', ['bare']);
+    const fastify = await start<{ port: number }>('fastify', 'target.ts', ['fastify']);
+    try {
+      await httpScenarios('sqlite', bare, fastify);
+      if (pgSkip || !database) {
+        for (const { name } of httpLoads([]))
+          push({
+            name,
+            store: 'postgres',
+            opsPerSec: null,
+            p50Ms: null,
+            p99Ms: null,
+            baseline: 'bare node:http, same bytes',
+            baselineOpsPerSec: null,
+            ratio: null,
+            skipped: pgSkip ?? 'no PostgreSQL',
+          });
+      } else {
+        await httpScenarios('postgres', bare, undefined, await createDatabase(database.url, fresh('http')));
+      }
+    } finally {
+      await stop(bare);
+      await stop(fastify);
+    }
   });
-  await scaleScenarios('sqlite');
-  if (!quick) await scaleScenarios('postgres', await createDatabase(database.url, `scale_${Date.now()}`));
+  await phase('engine', () => engineScenarios(database, pgSkip));
+  await phase('wait', async () => {
+    const r = await runJson<{
+      wait: { p50Ms: number; p99Ms: number };
+      poll: { p50Ms: number; p99Ms: number };
+    }>('wait', 'wait-latency.ts', [String(CONFIG.waitSamples), String(CONFIG.pollSamples)]);
+    push({
+      name: 'Finish → client knows',
+      store: 'sqlite',
+      opsPerSec: null,
+      p50Ms: round(r.wait.p50Ms),
+      p99Ms: round(r.wait.p99Ms),
+      baseline: 'polling every 1 s',
+      baselineOpsPerSec: null,
+      baselineP50Ms: round(r.poll.p50Ms),
+      baselineP99Ms: round(r.poll.p99Ms),
+      ratio: round(r.poll.p50Ms / r.wait.p50Ms, 1),
+      note: `GET with Prefer: wait=30 (${CONFIG.waitSamples} samples) vs GET every second (${CONFIG.pollSamples}); ratio = polling p50 / waiting p50`,
+    });
+  });
+  await phase('scale', async () => {
+    for (const store of CONFIG.scaleStores) await scaleScenario(store, database, pgSkip);
+  });
 } finally {
-  await database.stop();
+  await database?.stop();
 }
 
 const out = {
@@ -288,10 +622,33 @@ const out = {
     platform: process.platform,
     date: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
+    postgres: pgVersion ?? null,
+    loadAverage: { start: round(startLoad), end: round(loadavg()[0]) },
+    seconds: Math.round((performance.now() - begun) / 1000),
+    phaseSeconds: phases,
   },
   scenarios,
 };
-mkdirSync(`${here}out`, { recursive: true });
-writeFileSync(`${here}out/latest.json`, JSON.stringify(out, null, 2));
-console.log(`\nwrote bench/out/latest.json`);
+mkdirSync(outDir, { recursive: true });
+writeFileSync(`${outDir}/latest.json`, `${JSON.stringify(out, null, 2)}\n`);
+
+// The table, once more, in one piece.
+const fmt = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toLocaleString('en'));
+console.log(
+  `\n${'scenario'.padEnd(34)} ${'store'.padEnd(9)} ${'ops/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  ${'baseline'.padEnd(38)} ${'ops/s'.padStart(8)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'ratio'.padStart(7)}`,
+);
+for (const s of scenarios) {
+  if (s.skipped) {
+    console.log(`${s.name.padEnd(34)} ${s.store.padEnd(9)} skipped: ${s.skipped}`);
+    continue;
+  }
+  console.log(
+    `${s.name.padEnd(34)} ${s.store.padEnd(9)} ${fmt(s.opsPerSec).padStart(8)} ${fmt(s.p50Ms).padStart(7)} ${fmt(s.p99Ms).padStart(7)}  ${s.baseline.slice(0, 38).padEnd(38)} ${fmt(s.baselineOpsPerSec).padStart(8)} ${fmt(s.baselineP50Ms).padStart(6)} ${fmt(s.baselineP99Ms).padStart(6)} ${fmt(s.ratio).padStart(7)}`,
+  );
+}
+console.log(
+  `\n${quick ? 'quick' : 'full'} run: ${out.machine.seconds} s (${Object.entries(phases)
+    .map(([k, v]) => `${k} ${v} s`)
+    .join(', ')}); wrote bench/out/latest.json`,
+);
 process.exit(0);

@@ -1,47 +1,77 @@
 /**
- * Fills a store fast, straight through SQL in big transactions (not through HTTP): `count` operations in
- * the bench collection, a fifth of them running, spread over time. Returns a few ids to read.
+ * Fills a store fast, straight through SQL (never through HTTP): `count` operations in the bench tenant's
+ * `/operations` collection, one in five `running`, the rest `succeeded`, created 10 ms apart from
+ * 2026-01-01. The rows are generated inside the database in one transaction (a recursive CTE on SQLite,
+ * generate_series on PostgreSQL) with the secondary indexes dropped and rebuilt afterwards, which is many
+ * times faster than maintaining them row by row: 1 M rows take seconds, 10 M about a minute.
+ * Returns a few ids to read.
  */
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
-import { fromEpochMs } from '../src/model/time.js';
 import type { OperationStore } from '../src/store/store.js';
 
 export const TENANT = '00000000-0000-0000-0000-000000000001';
 export const SCOPE = 'operations';
-export const COLLECTION = '/v1.0/operations';
-const START = Date.UTC(2026, 0, 1);
+/** 2026-01-01T00:00:00Z in epoch ms. */
+const START_MS = Date.UTC(2026, 0, 1);
 
 export async function seed(store: OperationStore, count: number): Promise<string[]> {
   if (count <= 0) return [];
   if (store.dialect === 'sqlite') seedSqlite((store as unknown as { db: Database.Database }).db, count);
   else await seedPostgres((store as unknown as { pool: pg.Pool }).pool, count);
-  return [0, Math.floor(count / 2), count - 1].map((i) => `bench-${i}`);
+  // bench-1 is succeeded (reads answer without Retry-After); bench-0 is running.
+  return [0, 1, Math.floor(count / 2), count - 1].map((i) => `bench-${i}`);
 }
 
 function seedSqlite(db: Database.Database, count: number): void {
-  const insert = db.prepare(
-    `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, props)
-     VALUES (?, ?, ?, 'longRunningOperation', ?, ?, ?, '{}')`,
-  );
-  const batch = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++) {
-      const at = fromEpochMs(START + i * 10);
-      insert.run(TENANT, SCOPE, `bench-${i}`, i % 5 === 0 ? 1 : 2, at, at);
-    }
-  });
-  for (let i = 0; i < count; i += 100_000) batch(i, Math.min(count, i + 100_000));
+  const indexes = db
+    .prepare(
+      "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations' AND sql IS NOT NULL",
+    )
+    .all() as { name: string; sql: string }[];
+  db.transaction(() => {
+    for (const i of indexes) db.exec(`DROP INDEX "${i.name}"`);
+    // The canonical 7-digit timestamp: strftime's %f gives SS.SSS, the four zeros make it 100 ns ticks.
+    db.prepare(
+      `WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < ? - 1)
+       INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, props)
+       SELECT ?, ?, 'bench-' || i, 'longRunningOperation', CASE WHEN i % 5 = 0 THEN 1 ELSE 2 END, t, t, '{}'
+       FROM (SELECT i, strftime('%Y-%m-%dT%H:%M:%f0000Z', (? + i * 10) / 1000.0, 'unixepoch') AS t FROM g)`,
+    ).run(count, TENANT, SCOPE, START_MS);
+    for (const i of indexes) db.exec(i.sql);
+  })();
+  db.pragma('analysis_limit = 1000');
   db.exec('ANALYZE');
+  db.pragma('wal_checkpoint(TRUNCATE)');
 }
 
 async function seedPostgres(pool: pg.Pool, count: number): Promise<void> {
-  // Timestamps in the canonical 7-digit form, computed in SQL from the row number.
-  await pool.query(
-    `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, props)
-     SELECT $1, $2, 'bench-' || g, 'longRunningOperation', CASE WHEN g % 5 = 0 THEN 1 ELSE 2 END, t, t, '{}'
-     FROM generate_series(0, $3::int - 1) g,
-     LATERAL (SELECT to_char(to_timestamp(($4::bigint + g * 10) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '0Z' AS t) ts`,
-    [TENANT, SCOPE, count, START],
-  );
-  await pool.query('VACUUM ANALYZE operations');
+  const client = await pool.connect();
+  try {
+    await client.query("SET maintenance_work_mem = '256MB'");
+    await client.query('BEGIN');
+    const { rows: indexes } = await client.query<{ name: string; def: string }>(
+      `SELECT i.indexname AS name, i.indexdef AS def FROM pg_indexes i
+       WHERE i.schemaname = current_schema() AND i.tablename = 'operations'
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)`,
+    );
+    for (const i of indexes) await client.query(`DROP INDEX "${i.name}"`);
+    await client.query(
+      `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, props)
+       SELECT $1, $2, 'bench-' || g, 'longRunningOperation', CASE WHEN g % 5 = 0 THEN 1 ELSE 2 END, t, t, '{}'
+       FROM generate_series(0, $3::int - 1) g,
+       LATERAL (SELECT to_char(to_timestamp(($4::bigint + g * 10) / 1000.0) AT TIME ZONE 'UTC',
+                               'YYYY-MM-DD"T"HH24:MI:SS.MS') || '0000Z' AS t) ts`,
+      [TENANT, SCOPE, count, START_MS],
+    );
+    for (const i of indexes) await client.query(i.def);
+    await client.query('COMMIT');
+    await client.query('VACUUM ANALYZE operations');
+    await client.query('CHECKPOINT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
 }
