@@ -4,7 +4,7 @@
  * (claim, purgeTerminal, queueStats) see only that test's rows.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { OperationRecord } from '../src/model/operation.js';
+import type { OperationRecord, OperationView } from '../src/model/operation.js';
 import type { FilterNode, FilterValue, ListQuery, OrderKey } from '../src/model/query.js';
 import { STATUS, type StatusValue } from '../src/model/status.js';
 import { fromEpochMs, now } from '../src/model/time.js';
@@ -112,6 +112,18 @@ export function storeContract(
     });
 
     describe('insert and get', () => {
+      it('read() returns what clients see of the operation, and undefined when it is missing', async () => {
+        const created = await store.insert(
+          newOp({ type: 'richLongRunningOperation', props: { percentageComplete: 7 }, handler: 'h' }),
+          CREATED,
+        );
+        const view = await store.read(created);
+        expect(view).toEqual(viewOf(created));
+        expect(view).not.toHaveProperty('handler');
+        expect(await store.read({ ...created, id: 'missing' })).toBeUndefined();
+        expect(await store.read({ ...created, scope: 'elsewhere' })).toBeUndefined();
+      });
+
       it('round-trips every field', async () => {
         const op = newOp({
           type: 'richLongRunningOperation',
@@ -397,6 +409,42 @@ export function storeContract(
         expect(await store.history(created)).toHaveLength(2);
       });
 
+      it('refuses a guarded write to an operation that has ended', async () => {
+        await store.insert(dueOp(), CREATED);
+        const [claimed] = await store.claim({ workerId: 'w1', limit: 1, leaseMs: 60_000 });
+        const guard = { fencingToken: claimed.fencingToken, notTerminal: true };
+        const progress = await store.update(claimed, { statusDetail: 'half' }, guard, UPDATED);
+        expect(progress.ok).toBe(true);
+        const ended = await store.update(
+          claimed,
+          { status: STATUS.canceled },
+          { expectedVersion: 3 },
+          UPDATED,
+        );
+        expect(ended.ok).toBe(true);
+        const late = await store.update(claimed, { status: STATUS.succeeded }, guard, UPDATED);
+        expect(late).toMatchObject({ ok: false, reason: 'conflict', current: { status: STATUS.canceled } });
+        expect((await store.get(claimed))?.status).toBe(STATUS.canceled);
+      });
+
+      it('writes issued together succeed or fail each on its own', async () => {
+        const a = await store.insert(newOp(), CREATED);
+        const b = await store.insert(newOp(), CREATED);
+        const [okA, staleB, dup, okB] = await Promise.allSettled([
+          store.update(a, { statusDetail: 'a' }, { expectedVersion: 1 }, UPDATED),
+          store.update(b, { statusDetail: 'stale' }, { expectedVersion: 9 }, UPDATED),
+          store.insert(newOp({ id: a.id }), CREATED),
+          store.update(b, { statusDetail: 'b' }, { expectedVersion: 1 }, UPDATED),
+        ]);
+        expect(okA).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+        expect(staleB).toMatchObject({ status: 'fulfilled', value: { ok: false, reason: 'conflict' } });
+        expect(dup.status === 'rejected' && dup.reason).toBeInstanceOf(DuplicateKeyError);
+        expect(okB).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+        expect((await store.get(a))?.statusDetail).toBe('a');
+        expect((await store.get(b))?.statusDetail).toBe('b');
+        expect(await store.history(a)).toHaveLength(2);
+      });
+
       it('refuses a write with a stale fencing token', async () => {
         await store.insert(dueOp(), CREATED);
         const [claimed] = await store.claim({ workerId: 'w1', limit: 1, leaseMs: 60_000 });
@@ -650,8 +698,8 @@ export function storeContract(
         orderBy: OrderKey[],
         filter?: FilterNode,
         top = 4,
-      ): Promise<OperationRecord[]> {
-        const seen: OperationRecord[] = [];
+      ): Promise<OperationView[]> {
+        const seen: OperationView[] = [];
         let query: ListQuery = { orderBy, top, filter };
         for (let pages = 0; pages < 100; pages++) {
           const page = await store.list('tenant-a', SCOPE, query);
@@ -668,7 +716,7 @@ export function storeContract(
       it('lists one collection in creation order by default', async () => {
         const page = await store.list('tenant-a', SCOPE, { orderBy: [], top: 100 });
         expect(page.map((r) => r.seq)).toEqual(rows.map((r) => r.seq));
-        expect(page[0]).toEqual(stripEventSeq(rows[0]));
+        expect(page[0]).toEqual(viewOf(rows[0]));
       });
 
       it('returns top + 1 rows when there are more', async () => {
@@ -970,6 +1018,26 @@ export function storeContract(
 }
 
 /** Records read back carry no eventSeq (only the record a write returns does). */
+/** The view of a record that reads return (OperationView). */
+export function viewOf(record: OperationRecord): OperationView {
+  const { seq, tenantId, scope, id, type, status, createdDateTime, lastActionDateTime } = record;
+  const { resourceLocation, statusDetail, props, version } = record;
+  return {
+    seq,
+    tenantId,
+    scope,
+    id,
+    type,
+    status,
+    createdDateTime,
+    lastActionDateTime,
+    resourceLocation,
+    statusDetail,
+    props,
+    version,
+  };
+}
+
 export function stripEventSeq(record: OperationRecord): OperationRecord {
   const copy = { ...record };
   delete copy.eventSeq;

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GraphError, notFound } from '../model/errors.js';
 import { isTerminal, visibleStatusName, type StatusValue } from '../model/status.js';
 import { concreteTypesFor, type ApiVersion } from '../model/types.js';
-import type { OperationRecord } from '../model/operation.js';
+import type { OperationView } from '../model/operation.js';
 import {
   keyOf,
   type CallContext,
@@ -183,7 +183,7 @@ class Handler {
 
   private async read(id: string): Promise<FastifyReply> {
     const parsed = parseQueryOptions(this.search, this.queryContext('entity'));
-    let record: OperationRecord;
+    let record: OperationView;
     if (this.prefs.wait !== undefined && this.prefs.wait > 0) {
       // Prefer: wait=N (RFC 7240): hold the read until the status changes or the time is up.
       const seconds = Math.min(this.prefs.wait, this.options.maxWaitSeconds);
@@ -191,7 +191,7 @@ class Handler {
       this.request.raw.once('close', () => aborted.abort());
       ({ record } = await waitForStatusChange(
         this.service.changes,
-        (key) => this.service.store.get(key),
+        (key) => this.service.store.read(key),
         keyOf(this.ref, id),
         seconds * 1000,
         aborted.signal,

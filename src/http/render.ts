@@ -3,7 +3,7 @@
  * createdDateTime, lastActionDateTime, resourceLocation, status, statusDetail, then the subtype's own),
  * unset nullable properties as null, `@odata.type` on every operation so SDKs can pick the subtype.
  */
-import type { OperationRecord } from '../model/operation.js';
+import type { OperationView } from '../model/operation.js';
 import { visibleStatusName } from '../model/status.js';
 import { OPERATION_TYPES, subtypeProperties } from '../model/types.js';
 
@@ -13,7 +13,7 @@ export interface RenderOptions {
   select?: readonly string[];
 }
 
-export function renderOperation(record: OperationRecord, options: RenderOptions): Record<string, unknown> {
+export function renderOperation(record: OperationView, options: RenderOptions): Record<string, unknown> {
   const out: Record<string, unknown> = { '@odata.type': '#' + OPERATION_TYPES[record.type].qualifiedName };
   const wanted = options.select ? new Set(options.select) : undefined;
   const want = (name: string) => !wanted || wanted.has(name);

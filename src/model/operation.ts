@@ -2,11 +2,11 @@ import type { StatusValue } from './status.js';
 import type { OperationTypeName } from './types.js';
 
 /**
- * An operation as longrun keeps it. `tenantId` + `scope` + `id` identify it: the scope is the collection
- * instance it lives in (e.g. `users/alice/authentication`), so the same id under another collection is
- * another operation, and an operation is never visible outside its collection.
+ * What reads return: the operation as clients see it, without the engine's bookkeeping. Reads select only
+ * these columns, because building the wide engine row costs more than the rest of a GET (see
+ * docs/BENCHMARKS.md).
  */
-export interface OperationRecord {
+export interface OperationView {
   /** Store-assigned, increasing: creation order, keyset tie-breaker, and event ordering. */
   seq: number;
   tenantId: string;
@@ -22,6 +22,14 @@ export interface OperationRecord {
   props: Record<string, unknown>;
   /** Bumped on every write; optimistic concurrency for read-modify-write. */
   version: number;
+}
+
+/**
+ * An operation as longrun keeps it. `tenantId` + `scope` + `id` identify it: the scope is the collection
+ * instance it lives in (e.g. `users/alice/authentication`), so the same id under another collection is
+ * another operation, and an operation is never visible outside its collection.
+ */
+export interface OperationRecord extends OperationView {
   /** Engine state; null for operations that no handler runs. */
   handler: string | null;
   input: unknown;

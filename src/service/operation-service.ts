@@ -6,7 +6,7 @@
 import type { FamilyDef } from '../families/families.js';
 import { conflict, notFound } from '../model/errors.js';
 import { newOperationId } from '../model/ids.js';
-import type { OperationChanges, OperationRecord } from '../model/operation.js';
+import type { OperationChanges, OperationRecord, OperationView } from '../model/operation.js';
 import type { FilterNode, ListQuery } from '../model/query.js';
 import { STATUS, isTerminal } from '../model/status.js';
 import { now } from '../model/time.js';
@@ -65,17 +65,15 @@ export class OperationService {
     readonly changes: ChangeFeed,
   ) {}
 
-  async get(ref: CollectionRef, id: string): Promise<OperationRecord> {
-    const record = await this.store.get(keyOf(ref, id));
+  /** What clients see of one operation; 404 when it is not in this collection. */
+  async get(ref: CollectionRef, id: string): Promise<OperationView> {
+    const record = await this.store.read(keyOf(ref, id));
     if (!record) throw notFound(`The operation '${id}' does not exist in this collection.`);
     return record;
   }
 
   /** A page of the collection, and whether another page follows. */
-  async list(
-    ref: CollectionRef,
-    query: ListQuery,
-  ): Promise<{ records: OperationRecord[]; hasMore: boolean }> {
+  async list(ref: CollectionRef, query: ListQuery): Promise<{ records: OperationView[]; hasMore: boolean }> {
     const rows = await this.store.list(ref.tenantId, ref.scope, query);
     const hasMore = rows.length > query.top;
     return { records: hasMore ? rows.slice(0, query.top) : rows, hasMore };
@@ -346,24 +344,16 @@ export class OperationService {
     /** A heartbeat is not an action on the operation: it neither moves lastActionDateTime nor enters the history. */
     options: { touch: boolean } = { touch: true },
   ): Promise<OperationRecord | undefined> {
-    let current = await this.store.get(claimed);
-    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      if (!current || current.fencingToken !== claimed.fencingToken) return undefined;
-      if (isTerminal(current.status)) return undefined;
-      const result = await this.store.update(
-        claimed,
-        options.touch ? { ...changes, lastActionDateTime: changes.lastActionDateTime ?? now() } : changes,
-        // The version guard makes "not terminal" part of the same atomic check as the fencing token.
-        { fencingToken: claimed.fencingToken, expectedVersion: current.version },
-        { actor: `worker:${claimed.leaseOwner ?? 'unknown'}`, kind, history: options.touch },
-      );
-      if (result.ok) {
-        this.publish(result.record, kind);
-        return result.record;
-      }
-      current = result.current;
-    }
-    throw conflict('The operation is being changed by others; try again.', 'resourceModified');
+    // One guarded write, no read first: the fencing token and "not ended" are checked atomically with it.
+    const result = await this.store.update(
+      claimed,
+      options.touch ? { ...changes, lastActionDateTime: changes.lastActionDateTime ?? now() } : changes,
+      { fencingToken: claimed.fencingToken, notTerminal: true },
+      { actor: `worker:${claimed.leaseOwner ?? 'unknown'}`, kind, history: options.touch },
+    );
+    if (!result.ok) return undefined;
+    this.publish(result.record, kind);
+    return result.record;
   }
 
   /** Removes operations that became terminal before `beforeMs`, at most `limit` of them. */

@@ -4,20 +4,20 @@
  * through the same feed (as notifications without a record), so the operation is read again on each wake.
  */
 import { notFound } from '../model/errors.js';
-import type { OperationRecord } from '../model/operation.js';
+import type { OperationView } from '../model/operation.js';
 import { isTerminal } from '../model/status.js';
 import type { OperationKey } from '../store/store.js';
 import type { ChangeFeed } from './changes.js';
 
 export interface WaitResult {
-  record: OperationRecord;
+  record: OperationView;
   /** Whether it returned because of a change (false: terminal already, or the time ran out). */
   changed: boolean;
 }
 
 export async function waitForStatusChange(
   changes: ChangeFeed,
-  read: (key: OperationKey) => Promise<OperationRecord | undefined>,
+  read: (key: OperationKey) => Promise<OperationView | undefined>,
   key: OperationKey,
   timeoutMs: number,
   signal?: AbortSignal,

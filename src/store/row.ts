@@ -1,5 +1,5 @@
 /** Maps between `operations` rows and OperationRecord; shared by both SQL backends. */
-import type { OperationEvent, OperationRecord } from '../model/operation.js';
+import type { OperationEvent, OperationRecord, OperationView } from '../model/operation.js';
 import type { StatusValue } from '../model/status.js';
 import type { OperationTypeName } from '../model/types.js';
 import type { NewOperation, RecordChanges } from './store.js';
@@ -35,6 +35,45 @@ export interface OperationRow {
 
 const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
 
+/** Most operations have no subtype properties: skip the parse for the common empty document. */
+const parseProps = (props: string | Record<string, unknown>): Record<string, unknown> =>
+  typeof props !== 'string' ? props : props === '{}' ? {} : (JSON.parse(props) as Record<string, unknown>);
+
+/** The columns reads select (OperationView); the tenant and scope come from the query itself. */
+export const VIEW_COLUMNS =
+  'seq, id, type, status, created_at, last_action_at, resource_location, status_detail, props, version';
+
+export type ViewRow = Pick<
+  OperationRow,
+  | 'seq'
+  | 'id'
+  | 'type'
+  | 'status'
+  | 'created_at'
+  | 'last_action_at'
+  | 'resource_location'
+  | 'status_detail'
+  | 'props'
+  | 'version'
+>;
+
+export function rowToView(row: ViewRow, tenantId: string, scope: string): OperationView {
+  return {
+    seq: Number(row.seq),
+    tenantId,
+    scope,
+    id: row.id,
+    type: row.type as OperationTypeName,
+    status: row.status as StatusValue,
+    createdDateTime: row.created_at,
+    lastActionDateTime: row.last_action_at,
+    resourceLocation: row.resource_location,
+    statusDetail: row.status_detail,
+    props: parseProps(row.props),
+    version: Number(row.version),
+  };
+}
+
 export function rowToRecord(row: OperationRow): OperationRecord {
   return {
     seq: Number(row.seq),
@@ -47,7 +86,7 @@ export function rowToRecord(row: OperationRow): OperationRecord {
     lastActionDateTime: row.last_action_at,
     resourceLocation: row.resource_location,
     statusDetail: row.status_detail,
-    props: typeof row.props === 'string' ? (JSON.parse(row.props) as Record<string, unknown>) : row.props,
+    props: parseProps(row.props),
     version: Number(row.version),
     handler: row.handler,
     input: typeof row.input === 'string' ? JSON.parse(row.input) : (row.input ?? null),

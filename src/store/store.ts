@@ -2,7 +2,7 @@
  * The one interface every storage backend implements (SQLite embedded, PostgreSQL for many nodes).
  * Both pass test/store-contract.ts. SQL lives only under src/store/.
  */
-import type { Actor, OperationEvent, OperationRecord } from '../model/operation.js';
+import type { Actor, OperationEvent, OperationRecord, OperationView } from '../model/operation.js';
 import type { FilterNode, ListQuery } from '../model/query.js';
 import type { StatusValue } from '../model/status.js';
 import type { OperationTypeName } from '../model/types.js';
@@ -53,6 +53,8 @@ export interface WriteGuard {
   expectedVersion?: number;
   /** Apply only if the row's fencing token is still this one (a worker attempt's writes). */
   fencingToken?: number;
+  /** Apply only if the operation has not ended (succeeded, failed or canceled). */
+  notTerminal?: boolean;
 }
 
 export interface WriteMeta {
@@ -130,7 +132,10 @@ export interface OperationStore {
 
   /** Throws DuplicateKeyError when the key (or the idempotency key) is taken. */
   insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord>;
+  /** The whole record, engine state included (for writers and the engine). */
   get(key: OperationKey): Promise<OperationRecord | undefined>;
+  /** What clients see of one operation: cheaper than `get` (reads serve these). */
+  read(key: OperationKey): Promise<OperationView | undefined>;
   findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<OperationRecord | undefined>;
   update(
     key: OperationKey,
@@ -141,7 +146,7 @@ export interface OperationStore {
   /** Deletes only when `expectedVersion` matches (the caller checked it is terminal). */
   delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult>;
   /** Returns up to `query.top + 1` rows so the caller can tell whether another page exists. */
-  list(tenantId: string, scope: string, query: ListQuery): Promise<OperationRecord[]>;
+  list(tenantId: string, scope: string, query: ListQuery): Promise<OperationView[]>;
   count(tenantId: string, scope: string, filter?: FilterNode): Promise<number>;
   /** The history of one operation, oldest first. */
   history(key: OperationKey): Promise<OperationEvent[]>;

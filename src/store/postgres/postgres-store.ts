@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { OperationEvent, OperationRecord } from '../../model/operation.js';
+import type { OperationEvent, OperationRecord, OperationView } from '../../model/operation.js';
 import type { FilterNode, ListQuery } from '../../model/query.js';
 import { STATUS, type StatusValue } from '../../model/status.js';
 import type { OperationTypeName } from '../../model/types.js';
@@ -23,6 +23,9 @@ import {
   insertValues,
   rowToEvent,
   rowToRecord,
+  rowToView,
+  VIEW_COLUMNS,
+  type ViewRow,
   type EventRow,
   type OperationRow,
 } from '../row.js';
@@ -265,6 +268,15 @@ export class PostgresStore implements OperationStore {
     return rows[0] && rowToRecord(rows[0]);
   }
 
+  async read(key: OperationKey): Promise<OperationView | undefined> {
+    const { rows } = await this.query<ViewRow>(`SELECT ${VIEW_COLUMNS} FROM operations WHERE ${KEY_WHERE}`, [
+      key.tenantId,
+      key.scope,
+      key.id,
+    ]);
+    return rows[0] && rowToView(rows[0], key.tenantId, key.scope);
+  }
+
   async findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<OperationRecord | undefined> {
     const { rows } = await this.query<OperationRow>(
       'SELECT * FROM operations WHERE tenant_id = $1 AND idempotency_key = $2',
@@ -305,6 +317,7 @@ export class PostgresStore implements OperationStore {
       guardSql += ` AND cur.version = ${param(guard.expectedVersion)}::integer`;
     if (guard.fencingToken !== undefined)
       guardSql += ` AND cur.fencing_token = ${param(guard.fencingToken)}::bigint`;
+    if (guard.notTerminal) guardSql += ` AND cur.status NOT IN (${TERMINAL_LIST})`;
     // Bookkeeping writes (lease renewals) neither enter the history nor wake other nodes.
     let events = '';
     let result = 'NULL::bigint AS event_seq, NULL::text AS notified FROM upd';
@@ -370,18 +383,18 @@ FROM cur`;
     return rows[0].applied ? { ok: true, record } : { ok: false, reason: 'conflict', current: record };
   }
 
-  async list(tenantId: string, scope: string, query: ListQuery): Promise<OperationRecord[]> {
+  async list(tenantId: string, scope: string, query: ListQuery): Promise<OperationView[]> {
     const params: unknown[] = [tenantId, scope];
     let where = 'tenant_id = $1 AND scope = $2';
     if (query.filter) where += ` AND (${compileFilter(postgresDialect, query.filter, params)})`;
     if (query.after) where += ` AND (${compileAfter(postgresDialect, query.orderBy, query.after, params)})`;
     params.push(query.top + 1);
-    const sql = `SELECT * FROM operations WHERE ${where} ORDER BY ${compileOrderBy(postgresDialect, query.orderBy)} LIMIT $${params.length}`;
+    const sql = `SELECT ${VIEW_COLUMNS} FROM operations WHERE ${where} ORDER BY ${compileOrderBy(postgresDialect, query.orderBy)} LIMIT $${params.length}`;
     // Prepared only for the few shapes without a filter and with at most one order key: clients choose
     // filters and orderings, and each prepared shape stays in every connection's memory.
     const prepare = !query.filter && query.orderBy.length <= 1;
-    const { rows } = await this.query<OperationRow>(sql, params, prepare);
-    return rows.map(rowToRecord);
+    const { rows } = await this.query<ViewRow>(sql, params, prepare);
+    return rows.map((row) => rowToView(row, tenantId, scope));
   }
 
   async count(tenantId: string, scope: string, filter?: FilterNode): Promise<number> {
@@ -594,4 +607,3 @@ function writtenRecord(row: WrittenRow): OperationRecord {
   if (row.event_seq !== null && row.event_seq !== undefined) record.eventSeq = Number(row.event_seq);
   return record;
 }
-

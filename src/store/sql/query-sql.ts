@@ -7,7 +7,7 @@
  * explicitly whether NULL matches, so `not (x eq 'a')` matches rows where x is null, as OData requires,
  * and the positive forms stay plain `col = ?` that indexes serve. NULL sorts as the smallest value.
  */
-import type { OperationRecord } from '../../model/operation.js';
+import type { OperationView } from '../../model/operation.js';
 import type {
   ComparisonOp,
   Cursor,
@@ -237,12 +237,12 @@ export function compileAfter(d: SqlDialect, orderBy: OrderKey[], cursor: Cursor,
 }
 
 /** The value of an order field in a row, to build the next cursor */
-export function cursorFor(orderBy: OrderKey[], record: OperationRecord): Cursor {
+export function cursorFor(orderBy: OrderKey[], record: OperationView): Cursor {
   return { values: orderBy.map((k) => recordValue(fieldInfo(k.field), record)), seq: record.seq };
 }
 
-function recordValue(field: FieldInfo, record: OperationRecord): FilterValue {
-  const raw: unknown = field.column ? record[field.name as keyof OperationRecord] : record.props[field.name];
+function recordValue(field: FieldInfo, record: OperationView): FilterValue {
+  const raw: unknown = field.column ? record[field.name as keyof OperationView] : record.props[field.name];
   if (raw === undefined || raw === null) return null;
   if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean') return raw;
   // Writes validate props, so a filterable property is always a scalar; anything else sorts as null.

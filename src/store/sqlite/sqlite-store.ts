@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { OperationEvent, OperationRecord } from '../../model/operation.js';
+import type { OperationEvent, OperationRecord, OperationView } from '../../model/operation.js';
 import type { FilterNode, ListQuery } from '../../model/query.js';
 import { STATUS, type StatusValue } from '../../model/status.js';
 import type { OperationTypeName } from '../../model/types.js';
@@ -16,6 +16,9 @@ import {
   insertValues,
   rowToEvent,
   rowToRecord,
+  rowToView,
+  VIEW_COLUMNS,
+  type ViewRow,
   type EventRow,
   type OperationRow,
 } from '../row.js';
@@ -31,6 +34,7 @@ import {
   type WriteGuard,
   type WriteMeta,
 } from '../store.js';
+import { GroupCommit } from './group-commit.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteSubscriptions } from './sqlite-subscriptions.js';
 
@@ -51,6 +55,8 @@ export class SqliteStore implements OperationStore {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   readonly subscriptions: SqliteSubscriptions;
+  /** Operation writes issued together commit together (see group-commit.ts). */
+  private readonly writes: GroupCommit;
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
@@ -60,6 +66,7 @@ export class SqliteStore implements OperationStore {
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.subscriptions = new SqliteSubscriptions(this.db);
+    this.writes = new GroupCommit(this.db);
   }
 
   /** Prepared statements are cached by SQL text: the hot paths use a handful of shapes. */
@@ -105,27 +112,34 @@ export class SqliteStore implements OperationStore {
   }
 
   async insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord> {
-    return this.db
-      .transaction(() => {
-        const existing = this.getSync(op);
-        if (existing) throw new DuplicateKeyError(op, existing);
-        if (op.idempotencyKey) {
-          const byKey = this.findByIdempotencyKeySync(op.tenantId, op.idempotencyKey);
-          if (byKey) throw new DuplicateKeyError(byKey, byKey);
-        }
-        const row = this.stmt(
-          `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
+    return this.writes.run(() => {
+      const existing = this.getSync(op);
+      if (existing) throw new DuplicateKeyError(op, existing);
+      if (op.idempotencyKey) {
+        const byKey = this.findByIdempotencyKeySync(op.tenantId, op.idempotencyKey);
+        if (byKey) throw new DuplicateKeyError(byKey, byKey);
+      }
+      const row = this.stmt(
+        `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
              status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
              created_by, terminal_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-        ).get(...insertValues(op)) as OperationRow;
-        return { ...rowToRecord(row), eventSeq: this.recordEvent(op, null, op.status, meta) };
-      })
-      .immediate();
+      ).get(...insertValues(op)) as OperationRow;
+      return { ...rowToRecord(row), eventSeq: this.recordEvent(op, null, op.status, meta) };
+    });
   }
 
   async get(key: OperationKey): Promise<OperationRecord | undefined> {
     return this.getSync(key);
+  }
+
+  async read(key: OperationKey): Promise<OperationView | undefined> {
+    const row = this.stmt(`SELECT ${VIEW_COLUMNS} FROM operations WHERE ${KEY_WHERE}`).get(
+      key.tenantId,
+      key.scope,
+      key.id,
+    ) as ViewRow | undefined;
+    return row && rowToView(row, key.tenantId, key.scope);
   }
 
   private getSync(key: OperationKey): OperationRecord | undefined {
@@ -155,59 +169,59 @@ export class SqliteStore implements OperationStore {
     guard: WriteGuard,
     meta: WriteMeta,
   ): Promise<UpdateResult> {
-    return this.db
-      .transaction((): UpdateResult => {
-        const current = this.getSync(key);
-        if (!current) return { ok: false, reason: 'notFound' };
-        if (!guardHolds(current, guard)) return { ok: false, reason: 'conflict', current };
-        const cols = changeColumns(
-          {
-            ...changes,
-            // An explicit terminalAt (null included) wins; `??` would read null as "not given".
-            terminalAt:
-              changes.terminalAt !== undefined
-                ? changes.terminalAt
-                : terminalChange(current.status, changes.status),
-          },
-          (v) => JSON.stringify(v),
-          (b) => (b ? 1 : 0),
-        );
-        const set = cols.map(([c]) => `${c} = ?`).join(', ');
-        const row = this.stmt(
-          `UPDATE operations SET ${set}${set ? ', ' : ''}version = version + 1 WHERE seq = ? RETURNING *`,
-        ).get(...cols.map(([, v]) => v), current.seq) as OperationRow;
-        const record = rowToRecord(row);
-        if (meta.history !== false) {
-          record.eventSeq = this.recordEvent(key, current.status, changes.status ?? current.status, meta);
-        }
-        return { ok: true, record };
-      })
-      .immediate();
+    return this.writes.run((): UpdateResult => {
+      // Only what the guard and the history need: the whole row is read back by RETURNING, or on conflict.
+      const current = this.stmt(
+        `SELECT seq, status, version, fencing_token FROM operations WHERE ${KEY_WHERE}`,
+      ).get(key.tenantId, key.scope, key.id) as GuardRow | undefined;
+      if (!current) return { ok: false, reason: 'notFound' };
+      if (!guardHolds(current, guard)) return { ok: false, reason: 'conflict', current: this.getSync(key)! };
+      const cols = changeColumns(
+        {
+          ...changes,
+          // An explicit terminalAt (null included) wins; `??` would read null as "not given".
+          terminalAt:
+            changes.terminalAt !== undefined
+              ? changes.terminalAt
+              : terminalChange(current.status, changes.status),
+        },
+        (v) => JSON.stringify(v),
+        (b) => (b ? 1 : 0),
+      );
+      const set = cols.map(([c]) => `${c} = ?`).join(', ');
+      const row = this.stmt(
+        `UPDATE operations SET ${set}${set ? ', ' : ''}version = version + 1 WHERE seq = ? RETURNING *`,
+      ).get(...cols.map(([, v]) => v), current.seq) as OperationRow;
+      const record = rowToRecord(row);
+      if (meta.history !== false) {
+        record.eventSeq = this.recordEvent(key, current.status, changes.status ?? current.status, meta);
+      }
+      return { ok: true, record };
+    });
   }
 
   async delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult> {
-    return this.db
-      .transaction((): UpdateResult => {
-        const current = this.getSync(key);
-        if (!current) return { ok: false, reason: 'notFound' };
-        if (!guardHolds(current, guard)) return { ok: false, reason: 'conflict', current };
-        this.stmt('DELETE FROM operations WHERE seq = ?').run(current.seq);
-        this.stmt(`DELETE FROM operation_events WHERE ${KEY_WHERE}`).run(key.tenantId, key.scope, key.id);
-        // The history goes with the operation, but the deletion itself is an event (streams, webhooks).
-        this.recordEvent(key, current.status, current.status, meta);
-        return { ok: true, record: current };
-      })
-      .immediate();
+    return this.writes.run((): UpdateResult => {
+      const current = this.getSync(key);
+      if (!current) return { ok: false, reason: 'notFound' };
+      if (!guardHolds({ ...current, fencing_token: current.fencingToken }, guard))
+        return { ok: false, reason: 'conflict', current };
+      this.stmt('DELETE FROM operations WHERE seq = ?').run(current.seq);
+      this.stmt(`DELETE FROM operation_events WHERE ${KEY_WHERE}`).run(key.tenantId, key.scope, key.id);
+      // The history goes with the operation, but the deletion itself is an event (streams, webhooks).
+      this.recordEvent(key, current.status, current.status, meta);
+      return { ok: true, record: current };
+    });
   }
 
-  async list(tenantId: string, scope: string, query: ListQuery): Promise<OperationRecord[]> {
+  async list(tenantId: string, scope: string, query: ListQuery): Promise<OperationView[]> {
     const params: unknown[] = [tenantId, scope];
     let where = 'tenant_id = ? AND scope = ?';
     if (query.filter) where += ` AND (${compileFilter(sqliteDialect, query.filter, params)})`;
     if (query.after) where += ` AND (${compileAfter(sqliteDialect, query.orderBy, query.after, params)})`;
     params.push(query.top + 1);
-    const sql = `SELECT * FROM operations WHERE ${where} ORDER BY ${compileOrderBy(sqliteDialect, query.orderBy)} LIMIT ?`;
-    return (this.stmt(sql).all(...params) as OperationRow[]).map(rowToRecord);
+    const sql = `SELECT ${VIEW_COLUMNS} FROM operations WHERE ${where} ORDER BY ${compileOrderBy(sqliteDialect, query.orderBy)} LIMIT ?`;
+    return (this.stmt(sql).all(...params) as ViewRow[]).map((row) => rowToView(row, tenantId, scope));
   }
 
   async count(tenantId: string, scope: string, filter?: FilterNode): Promise<number> {
@@ -230,37 +244,35 @@ export class SqliteStore implements OperationStore {
   }
 
   async claim(options: ClaimOptions): Promise<OperationRecord[]> {
-    const nowMs = Date.now();
-    return this.db
-      .transaction(() => {
-        const params: unknown[] = [nowMs];
-        let handlerFilter = '';
-        if (options.handlers) {
-          if (options.handlers.length === 0) return [];
-          handlerFilter = ` AND handler IN (${options.handlers.map(() => '?').join(', ')})`;
-          params.push(...options.handlers);
-        }
-        params.push(options.limit);
-        const due = this.stmt(
-          `SELECT seq, tenant_id, scope, id, status FROM operations
+    return this.writes.run(() => {
+      const nowMs = Date.now();
+      const params: unknown[] = [nowMs];
+      let handlerFilter = '';
+      if (options.handlers) {
+        if (options.handlers.length === 0) return [];
+        handlerFilter = ` AND handler IN (${options.handlers.map(() => '?').join(', ')})`;
+        params.push(...options.handlers);
+      }
+      params.push(options.limit);
+      const due = this.stmt(
+        `SELECT seq, tenant_id, scope, id, status FROM operations
            WHERE handler IS NOT NULL AND status < 2 AND run_at <= ?${handlerFilter}
            ORDER BY run_at, seq LIMIT ?`,
-        ).all(...params) as { seq: number; tenant_id: string; scope: string; id: string; status: number }[];
-        if (due.length === 0) return [];
-        const at = now();
-        const claimStmt = this.stmt(
-          `UPDATE operations SET status = ${STATUS.running}, lease_owner = ?, run_at = ?, attempts = attempts + 1,
+      ).all(...params) as { seq: number; tenant_id: string; scope: string; id: string; status: number }[];
+      if (due.length === 0) return [];
+      const at = now();
+      const claimStmt = this.stmt(
+        `UPDATE operations SET status = ${STATUS.running}, lease_owner = ?, run_at = ?, attempts = attempts + 1,
              fencing_token = fencing_token + 1, last_action_at = ?, version = version + 1
            WHERE seq = ? RETURNING *`,
-        );
-        const meta = { actor: `worker:${options.workerId}`, kind: 'claimed' };
-        return due.map((d) => {
-          const row = claimStmt.get(options.workerId, nowMs + options.leaseMs, at, d.seq) as OperationRow;
-          const key = { tenantId: d.tenant_id, scope: d.scope, id: d.id };
-          return { ...rowToRecord(row), eventSeq: this.recordEvent(key, d.status, STATUS.running, meta, at) };
-        });
-      })
-      .immediate();
+      );
+      const meta = { actor: `worker:${options.workerId}`, kind: 'claimed' };
+      return due.map((d) => {
+        const row = claimStmt.get(options.workerId, nowMs + options.leaseMs, at, d.seq) as OperationRow;
+        const key = { tenantId: d.tenant_id, scope: d.scope, id: d.id };
+        return { ...rowToRecord(row), eventSeq: this.recordEvent(key, d.status, STATUS.running, meta, at) };
+      });
+    });
   }
 
   async purgeTerminal(beforeMs: number, limit: number): Promise<number> {
@@ -352,14 +364,22 @@ export class SqliteStore implements OperationStore {
   }
 }
 
-function guardHolds(current: OperationRecord, guard: WriteGuard): boolean {
+/** The columns a write's guard checks. */
+interface GuardRow {
+  seq: number;
+  status: number;
+  version: number;
+  fencing_token: number;
+}
+
+function guardHolds(current: GuardRow, guard: WriteGuard): boolean {
   if (guard.expectedVersion !== undefined && current.version !== guard.expectedVersion) return false;
-  if (guard.fencingToken !== undefined && current.fencingToken !== guard.fencingToken) return false;
+  if (guard.fencingToken !== undefined && current.fencing_token !== guard.fencingToken) return false;
+  if (guard.notTerminal && TERMINAL_STATUSES.includes(current.status)) return false;
   return true;
 }
 
 const TERMINAL_STATUSES: readonly number[] = [STATUS.succeeded, STATUS.failed, STATUS.canceled];
-
 
 /** terminal_at is set when a write moves the operation into a terminal state. */
 function terminalChange(from: number, to: number | undefined): number | undefined {
