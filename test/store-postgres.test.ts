@@ -117,6 +117,26 @@ describe('PostgresStore change notifications', () => {
     expect(changes).toHaveLength(5);
   });
 
+  it('announces many writes made together, several to a payload, every one of them once', async () => {
+    const [listening, writing] = await twoNodes();
+    const changes: StoreChange[] = [];
+    await listening.listen((c) => changes.push(c));
+    // Long scopes, so that 300 announcements need many payloads of under 8000 bytes.
+    const scope = 'sites/' + 'y'.repeat(200);
+    const created = await Promise.all(
+      Array.from({ length: 300 }, () => writing.insert(newOp({ scope }), CREATED)),
+    );
+    await eventually(
+      () => changes.length,
+      (n) => n >= 300,
+    );
+    await sleep(100);
+    expect(changes.map((c) => c.eventSeq).sort((a, b) => a! - b!)).toEqual(
+      created.map((c) => c.eventSeq).sort((a, b) => a! - b!),
+    );
+    expect(new Set(changes.map((c) => c.id)).size).toBe(300);
+  });
+
   it('announces a key too long for a NOTIFY payload by seq and still delivers the key', async () => {
     const [listening, writing] = await twoNodes();
     const changes: StoreChange[] = [];

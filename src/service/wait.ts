@@ -41,7 +41,13 @@ export async function waitForStatusChange(
     for (;;) {
       if (!woken) {
         const remaining = deadline - Date.now();
-        if (remaining <= 0 || signal?.aborted || changes.closing) return { record: current, changed: false };
+        if (signal?.aborted || changes.closing) return { record: current, changed: false };
+        if (remaining <= 0) {
+          // One last read: a change whose notification never came (its writer died right after the
+          // commit) is still answered at the deadline.
+          const last = (await read(key)) ?? current;
+          return { record: last, changed: last.status !== initial.status };
+        }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, remaining);
           const onAbort = () => done();

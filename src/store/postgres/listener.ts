@@ -1,8 +1,8 @@
 /**
- * LISTEN side of the cross-node change notifications. Writes send `pg_notify(CHANGES_CHANNEL, payload)`
- * inside their transaction, so PostgreSQL delivers a payload only after the write committed, to every
- * node listening. One dedicated connection per listener (LISTEN needs a session: it can't go through a
- * pooler in transaction mode); when it breaks, the listener reconnects by itself with backoff.
+ * LISTEN side of the cross-node change notifications. Stores announce their writes after they commit
+ * (`pg_notify(CHANGES_CHANNEL, payload)`, several per payload: see notifier.ts), to every node listening.
+ * One dedicated connection per listener (LISTEN needs a session: it can't go through a pooler in
+ * transaction mode); when it breaks, the listener reconnects by itself with backoff.
  */
 import pg from 'pg';
 import { StoreUnavailableError, type ListenOptions, type OperationKey, type StoreChange } from '../store.js';
@@ -11,9 +11,9 @@ import { storeError } from './errors.js';
 export const CHANGES_CHANNEL = 'longrun_changes';
 
 /**
- * NOTIFY payloads must stay under 8000 bytes. A payload is `{tenantId, scope, id, kind, eventSeq?}`, or
- * `{seq, kind, eventSeq?}`
- * when the key is too long for that; the listener then looks the key up (a deleted one is not delivered).
+ * NOTIFY payloads must stay under 8000 bytes. An announcement is `{tenantId, scope, id, kind, eventSeq?}`,
+ * or `{seq, kind, eventSeq?}` when the key is too long for that; the listener then looks the key up (a
+ * deleted one is not delivered). A payload holds one announcement or an array of them.
  */
 export const MAX_PAYLOAD_BYTES = 7900;
 
@@ -111,20 +111,27 @@ export class ChangeListener {
     this.options.onReconnect?.();
   }
 
+  /** A payload is one announcement or (from notifier.ts) an array of them. */
   private deliver(payload: string): void {
-    let parsed: {
-      tenantId?: unknown;
-      scope?: unknown;
-      id?: unknown;
-      kind?: unknown;
-      seq?: unknown;
-      eventSeq?: unknown;
-    };
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(payload) as typeof parsed;
+      parsed = JSON.parse(payload);
     } catch {
       return; // not ours
     }
+    for (const entry of Array.isArray(parsed) ? parsed : [parsed]) {
+      if (entry && typeof entry === 'object') this.deliverOne(entry as Record<string, unknown>);
+    }
+  }
+
+  private deliverOne(parsed: {
+    tenantId?: unknown;
+    scope?: unknown;
+    id?: unknown;
+    kind?: unknown;
+    seq?: unknown;
+    eventSeq?: unknown;
+  }): void {
     const kind = typeof parsed.kind === 'string' ? parsed.kind : 'changed';
     const extra = typeof parsed.eventSeq === 'number' ? { kind, eventSeq: parsed.eventSeq } : { kind };
     if (

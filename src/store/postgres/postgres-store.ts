@@ -44,7 +44,8 @@ import {
   type WriteMeta,
 } from '../store.js';
 import { storeError, isConnectionError, uniqueViolation } from './errors.js';
-import { CHANGES_CHANNEL, ChangeListener, MAX_PAYLOAD_BYTES } from './listener.js';
+import { ChangeListener } from './listener.js';
+import { ChangeNotifier } from './notifier.js';
 import { horizonOf, settled, TAIL, type TailRow } from './event-horizon.js';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
 import { PostgresSubscriptions } from './postgres-subscriptions.js';
@@ -70,7 +71,6 @@ export interface PostgresStoreOptions {
   listenConnectionString?: string;
 }
 
-const CHANNEL = `'${CHANGES_CHANNEL}'`;
 const KEY_WHERE = 'tenant_id = $1 AND scope = $2 AND id = $3';
 const TERMINAL_STATUSES: readonly number[] = [STATUS.succeeded, STATUS.failed, STATUS.canceled];
 const TERMINAL_LIST = TERMINAL_STATUSES.join(', ');
@@ -88,7 +88,7 @@ WITH ins AS (
   SELECT tenant_id, scope, id, $20, NULL, status, $21, $22 FROM ins
   RETURNING event_seq
 )
-SELECT ins.*, ev.event_seq, ${notifySql('ins', '$22::text', 'ev.event_seq')} AS notified FROM ins, ev`;
+SELECT ins.*, ev.event_seq FROM ins, ev`;
 
 /**
  * json/jsonb columns come back as their text, which row.ts parses exactly as it parses SQLite's: node-postgres
@@ -114,6 +114,10 @@ export class PostgresStore implements OperationStore {
   private closed = false;
   readonly subscriptions: PostgresSubscriptions;
   private horizonCache?: { at: number; value: Promise<number> };
+  /** Announces committed writes to every node's listener (see notifier.ts). */
+  private readonly notifier = new ChangeNotifier((channel, payload) =>
+    this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]),
+  );
 
   constructor(options: PostgresStoreOptions) {
     if (!options.pool && !options.connectionString)
@@ -234,6 +238,7 @@ export class PostgresStore implements OperationStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.notifier.drain();
     await Promise.all([...this.listeners].map((l) => l.stop()));
     this.listeners.clear();
     if (this.ownsPool) await this.pool.end();
@@ -244,7 +249,9 @@ export class PostgresStore implements OperationStore {
     for (let attempt = 1; ; attempt++) {
       try {
         const { rows } = await this.query<WrittenRow>(INSERT_SQL, values);
-        return writtenRecord(rows[0]);
+        const record = writtenRecord(rows[0]);
+        this.announce(record, meta.kind);
+        return record;
       } catch (error) {
         if (uniqueViolation(error) === undefined) throw error;
         const existing = await this.get(op);
@@ -320,7 +327,7 @@ export class PostgresStore implements OperationStore {
     if (guard.notTerminal) guardSql += ` AND cur.status NOT IN (${TERMINAL_LIST})`;
     // Bookkeeping writes (lease renewals) neither enter the history nor wake other nodes.
     let events = '';
-    let result = 'NULL::bigint AS event_seq, NULL::text AS notified FROM upd';
+    let result = 'NULL::bigint AS event_seq FROM upd';
     if (meta.history !== false) {
       const kind = `${param(meta.kind)}::text`;
       events = `, ev AS (
@@ -328,7 +335,7 @@ export class PostgresStore implements OperationStore {
   SELECT tenant_id, scope, id, ${param(now())}, old_status, status, ${param(meta.actor)}, ${kind} FROM upd
   RETURNING event_seq
 )`;
-      result = `ev.event_seq, ${notifySql('upd', kind, 'ev.event_seq')} AS notified FROM upd, ev`;
+      result = `ev.event_seq FROM upd, ev`;
     }
     // The conflict branch reads `cur`, the locked (newest) row, not the statement's snapshot.
     const sql = `
@@ -341,11 +348,14 @@ WITH cur AS MATERIALIZED (
 )${events}
 SELECT true AS applied, upd.*, ${result}
 UNION ALL
-SELECT false, cur.*, NULL, NULL, NULL FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)`;
+SELECT false, cur.*, NULL, NULL FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)`;
     const { rows } = await this.query<WrittenRow & { applied: boolean }>(sql, params);
     if (rows.length === 0) return { ok: false, reason: 'notFound' };
     const record = writtenRecord(rows[0]);
-    return rows[0].applied ? { ok: true, record } : { ok: false, reason: 'conflict', current: record };
+    if (!rows[0].applied) return { ok: false, reason: 'conflict', current: record };
+    // Bookkeeping writes (lease renewals) neither enter the history nor wake other nodes.
+    if (meta.history !== false) this.announce(record, meta.kind);
+    return { ok: true, record };
   }
 
   async delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult> {
@@ -375,12 +385,14 @@ WITH cur AS MATERIALIZED (
   RETURNING event_seq
 )
 SELECT EXISTS (SELECT 1 FROM del) AS applied, cur.*,
-  (SELECT ${notifySql('del', '$4::text', 'ev.event_seq')} FROM del, ev) AS notified
+  (SELECT ev.event_seq FROM ev) AS event_seq
 FROM cur`;
-    const { rows } = await this.query<OperationRow & { applied: boolean }>(sql, params);
+    const { rows } = await this.query<WrittenRow & { applied: boolean }>(sql, params);
     if (rows.length === 0) return { ok: false, reason: 'notFound' };
     const record = rowToRecord(rows[0]);
-    return rows[0].applied ? { ok: true, record } : { ok: false, reason: 'conflict', current: record };
+    if (!rows[0].applied) return { ok: false, reason: 'conflict', current: record };
+    this.announce({ ...record, eventSeq: Number(rows[0].event_seq) }, meta.kind);
+    return { ok: true, record };
   }
 
   async list(tenantId: string, scope: string, query: ListQuery): Promise<OperationView[]> {
@@ -491,11 +503,13 @@ WITH due AS MATERIALIZED (
   SELECT tenant_id, scope, id, $5, old_status, ${STATUS.running}, $6, 'claimed' FROM claimed ORDER BY due_at, seq
   RETURNING event_seq, tenant_id, scope, id
 )
-SELECT claimed.*, ev.event_seq, ${notifySql('claimed', "'claimed'::text", 'ev.event_seq')} AS notified
+SELECT claimed.*, ev.event_seq
 FROM claimed JOIN ev ON ev.tenant_id = claimed.tenant_id AND ev.scope = claimed.scope AND ev.id = claimed.id
 ORDER BY claimed.due_at, claimed.seq`;
     const { rows } = await this.query<WrittenRow>(sql, params);
-    return rows.map(writtenRecord);
+    const records = rows.map(writtenRecord);
+    for (const r of records) this.announce(r, 'claimed');
+    return records;
   }
 
   async purgeTerminal(beforeMs: number, limit: number): Promise<number> {
@@ -561,7 +575,7 @@ SELECT count(*) AS n FROM del`,
 
   /**
    * Cross-node change notifications over a dedicated connection (LISTEN longrun_changes); see
-   * OperationStore.listen. Every write this store makes sends `pg_notify` in its own transaction.
+   * OperationStore.listen. Every write this store makes is announced after it commits (notifier.ts).
    */
   async listen(
     onChange: (change: StoreChange) => void,
@@ -577,6 +591,10 @@ SELECT count(*) AS n FROM del`,
     };
   }
 
+  private announce(record: OperationRecord, kind: string): void {
+    this.notifier.announce({ ...record, kind });
+  }
+
   private async keyOfSeq(seq: number): Promise<OperationKey | undefined> {
     const { rows } = await this.query<{ tenant_id: string; scope: string; id: string }>(
       'SELECT tenant_id, scope, id FROM operations WHERE seq = $1',
@@ -584,19 +602,6 @@ SELECT count(*) AS n FROM del`,
     );
     return rows[0] && { tenantId: rows[0].tenant_id, scope: rows[0].scope, id: rows[0].id };
   }
-}
-
-/**
- * `pg_notify` of one written row (`row` names a CTE with its seq and key) and the history event it recorded,
- * as text so it fits a select list.
- * NOTIFY payloads must stay under 8000 bytes: a key too long for that is announced by seq instead.
- * PostgreSQL delivers it when (and only if) the statement's transaction commits.
- */
-function notifySql(row: string, kind: string, eventSeq: string | null): string {
-  const seq = eventSeq === null ? '' : `, 'eventSeq', ${eventSeq}`;
-  const full = `json_build_object('tenantId', ${row}.tenant_id, 'scope', ${row}.scope, 'id', ${row}.id, 'kind', ${kind}${seq})::text`;
-  const short = `json_build_object('seq', ${row}.seq, 'kind', ${kind}${seq})::text`;
-  return `pg_notify(${CHANNEL}, CASE WHEN octet_length(${full}) <= ${MAX_PAYLOAD_BYTES} THEN ${full} ELSE ${short} END)::text`;
 }
 
 /** A row a write returned: the operation plus the event_seq of the history event it recorded, if any. */
