@@ -2,10 +2,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { STATUS } from '../src/model/status.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { OperationStore } from '../src/store/store.js';
-import { storeContract } from './store-contract.js';
+import { newOp, storeContract } from './store-contract.js';
+
+const CREATED_META = { actor: 'user:alice', kind: 'created' };
 
 const dir = mkdtempSync(join(tmpdir(), 'longrun-store-'));
 const files = new WeakMap<OperationStore, string>();
@@ -30,3 +33,59 @@ storeContract(
     },
   },
 );
+
+describe('SqliteStore.modify (read, decide and write in one step)', () => {
+  const UPDATED = { actor: 'user:alice', kind: 'updated' };
+  let store: SqliteStore;
+  beforeEach(async () => {
+    store = new SqliteStore({ file: join(dir, `modify-${++n}.db`) });
+    await store.migrate();
+  });
+  afterEach(() => store.close());
+
+  it('applies what decide returns to the operation it saw, with a history event', async () => {
+    const created = await store.insert(newOp({ statusDetail: 'a' }), CREATED_META);
+    const result = await store.modify(
+      created,
+      (current) => ({ statusDetail: `${current.statusDetail}b`, status: STATUS.running }),
+      UPDATED,
+    );
+    expect(result).toMatchObject({ written: true, record: { statusDetail: 'ab', version: 2 } });
+    expect((await store.history(created)).map((e) => e.kind)).toEqual(['created', 'updated']);
+    expect(await store.modify({ ...created, id: 'missing' }, () => ({}), UPDATED)).toBeUndefined();
+  });
+
+  it('writes nothing when decide returns undefined or throws, and leaves the other writes of the group alone', async () => {
+    const a = await store.insert(newOp(), CREATED_META);
+    const b = await store.insert(newOp(), CREATED_META);
+    const [none, refused, applied] = await Promise.allSettled([
+      store.modify(a, () => undefined, UPDATED),
+      store.modify(
+        a,
+        () => {
+          throw new Error('not allowed');
+        },
+        UPDATED,
+      ),
+      store.modify(b, () => ({ statusDetail: 'b' }), UPDATED),
+    ]);
+    expect(none).toMatchObject({ status: 'fulfilled', value: { written: false, record: { version: 1 } } });
+    expect(refused).toMatchObject({ status: 'rejected', reason: { message: 'not allowed' } });
+    expect(applied).toMatchObject({ status: 'fulfilled', value: { written: true } });
+    expect((await store.get(a))?.version).toBe(1);
+    expect(await store.history(a)).toHaveLength(1);
+    expect((await store.get(b))?.statusDetail).toBe('b');
+  });
+
+  it('serializes concurrent decisions on one operation: each sees the one before', async () => {
+    const created = await store.insert(newOp({ props: { n: 0 } }), CREATED_META);
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        store.modify(created, (current) => ({ props: { n: (current.props.n as number) + 1 } }), UPDATED),
+      ),
+    );
+    const final = await store.get(created);
+    expect(final?.props.n).toBe(50);
+    expect(final?.version).toBe(51);
+  });
+});

@@ -17,6 +17,7 @@ import {
   type OperationKey,
   type OperationStore,
   type RecordChanges,
+  type WriteMeta,
 } from '../store/store.js';
 import type { ChangeFeed } from './changes.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -158,43 +159,48 @@ export class OperationService {
     skip: () => boolean = () => false,
   ): Promise<OperationRecord> {
     const key = keyOf(ref, id);
-    return this.writers.run(`${key.tenantId}\u0000${key.scope}\u0000${key.id}`, () =>
-      this.modifyNow(key, id, ctx, kind, decide, skip),
-    );
-  }
-
-  private async modifyNow(
-    key: OperationKey,
-    id: string,
-    ctx: CallContext,
-    kind: string,
-    decide: (
-      current: OperationRecord,
-    ) => OperationChanges & Pick<RecordChanges, 'cancelRequested' | 'leaseOwner'>,
-    skip: () => boolean,
-  ): Promise<OperationRecord> {
-    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const current = await this.store.get(key);
-      if (!current) throw notFound(`The operation '${id}' does not exist in this collection.`);
+    const meta = { actor: ctx.actor, kind };
+    const plan = (current: OperationRecord): RecordChanges | undefined => {
       const changes = decide(current);
-      if (skip()) return current;
+      if (skip()) return undefined;
       if (changes.status !== undefined && changes.status !== current.status && isTerminal(current.status)) {
         throw conflict(
           `The operation is ${current.status === STATUS.canceled ? 'canceled' : current.status === STATUS.succeeded ? 'succeeded' : 'failed'}, a terminal state; its status can't change.`,
         );
       }
-      const result = await this.store.update(
-        key,
-        {
-          ...changes,
-          props: changes.props ? { ...current.props, ...changes.props } : undefined,
-          lastActionDateTime: changes.lastActionDateTime ?? now(),
-        },
-        { expectedVersion: current.version },
-        { actor: ctx.actor, kind },
-      );
+      return {
+        ...changes,
+        props: changes.props ? { ...current.props, ...changes.props } : undefined,
+        lastActionDateTime: changes.lastActionDateTime ?? now(),
+      };
+    };
+    if (this.store.modify) {
+      // The store decides inside its write: atomic, and concurrent writes to one operation commit together.
+      const result = await this.store.modify(key, plan, meta);
+      if (!result) throw notFound(`The operation '${id}' does not exist in this collection.`);
+      if (result.written) this.publish(result.record, kind);
+      return result.record;
+    }
+    return this.writers.run(`${key.tenantId}\u0000${key.scope}\u0000${key.id}`, () =>
+      this.modifyNow(key, id, meta, plan),
+    );
+  }
+
+  /** Read, decide, write guarded by the version read; again on conflict. */
+  private async modifyNow(
+    key: OperationKey,
+    id: string,
+    meta: WriteMeta,
+    plan: (current: OperationRecord) => RecordChanges | undefined,
+  ): Promise<OperationRecord> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = await this.store.get(key);
+      if (!current) throw notFound(`The operation '${id}' does not exist in this collection.`);
+      const changes = plan(current);
+      if (!changes) return current;
+      const result = await this.store.update(key, changes, { expectedVersion: current.version }, meta);
       if (result.ok) {
-        this.publish(result.record, kind);
+        this.publish(result.record, meta.kind);
         return result.record;
       }
       if (result.reason === 'notFound')

@@ -57,6 +57,12 @@ export interface WriteGuard {
   notTerminal?: boolean;
 }
 
+export interface ModifyResult {
+  record: OperationRecord;
+  /** False when the decision was to write nothing (`record` is then the unchanged operation). */
+  written: boolean;
+}
+
 export interface WriteMeta {
   actor: Actor;
   /** What kind of change this is, recorded in the history ('updated', 'progress', 'canceled', ...). */
@@ -143,6 +149,17 @@ export interface OperationStore {
     guard: WriteGuard,
     meta: WriteMeta,
   ): Promise<UpdateResult>;
+  /**
+   * Optional: read, decide and write as one atomic step, for a store whose writes can run the decision
+   * inside the transaction (SQLite). `decide` returns the changes, or undefined to write nothing; what it
+   * throws rejects the call and writes nothing. Resolves undefined when the operation does not exist.
+   * Without it, the service reads, decides and writes with a version guard, retrying on conflict.
+   */
+  modify?(
+    key: OperationKey,
+    decide: (current: OperationRecord) => RecordChanges | undefined,
+    meta: WriteMeta,
+  ): Promise<ModifyResult | undefined>;
   /** Deletes only when `expectedVersion` matches (the caller checked it is terminal). */
   delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult>;
   /** Returns up to `query.top + 1` rows so the caller can tell whether another page exists. */

@@ -26,6 +26,7 @@ import { compileAfter, compileFilter, compileOrderBy, sqliteDialect } from '../s
 import {
   DuplicateKeyError,
   type ClaimOptions,
+  type ModifyResult,
   type NewOperation,
   type OperationKey,
   type OperationStore,
@@ -176,28 +177,53 @@ export class SqliteStore implements OperationStore {
       ).get(key.tenantId, key.scope, key.id) as GuardRow | undefined;
       if (!current) return { ok: false, reason: 'notFound' };
       if (!guardHolds(current, guard)) return { ok: false, reason: 'conflict', current: this.getSync(key)! };
-      const cols = changeColumns(
-        {
-          ...changes,
-          // An explicit terminalAt (null included) wins; `??` would read null as "not given".
-          terminalAt:
-            changes.terminalAt !== undefined
-              ? changes.terminalAt
-              : terminalChange(current.status, changes.status),
-        },
-        (v) => JSON.stringify(v),
-        (b) => (b ? 1 : 0),
-      );
-      const set = cols.map(([c]) => `${c} = ?`).join(', ');
-      const row = this.stmt(
-        `UPDATE operations SET ${set}${set ? ', ' : ''}version = version + 1 WHERE seq = ? RETURNING *`,
-      ).get(...cols.map(([, v]) => v), current.seq) as OperationRow;
-      const record = rowToRecord(row);
-      if (meta.history !== false) {
-        record.eventSeq = this.recordEvent(key, current.status, changes.status ?? current.status, meta);
-      }
-      return { ok: true, record };
+      return { ok: true, record: this.applySync(key, current, changes, meta) };
     });
+  }
+
+  /** Read, decide and write as one step of a group commit: nothing can change the operation in between. */
+  async modify(
+    key: OperationKey,
+    decide: (current: OperationRecord) => RecordChanges | undefined,
+    meta: WriteMeta,
+  ): Promise<ModifyResult | undefined> {
+    return this.writes.run(() => {
+      const current = this.getSync(key);
+      if (!current) return undefined;
+      const changes = decide(current);
+      if (!changes) return { record: current, written: false };
+      return { record: this.applySync(key, current, changes, meta), written: true };
+    });
+  }
+
+  /** Writes `changes` to the row `current` was read from, with its history event; inside a transaction. */
+  private applySync(
+    key: OperationKey,
+    current: { seq: number; status: number },
+    changes: RecordChanges,
+    meta: WriteMeta,
+  ): OperationRecord {
+    const cols = changeColumns(
+      {
+        ...changes,
+        // An explicit terminalAt (null included) wins; `??` would read null as "not given".
+        terminalAt:
+          changes.terminalAt !== undefined
+            ? changes.terminalAt
+            : terminalChange(current.status, changes.status),
+      },
+      (v) => JSON.stringify(v),
+      (b) => (b ? 1 : 0),
+    );
+    const set = cols.map(([c]) => `${c} = ?`).join(', ');
+    const row = this.stmt(
+      `UPDATE operations SET ${set}${set ? ', ' : ''}version = version + 1 WHERE seq = ? RETURNING *`,
+    ).get(...cols.map(([, v]) => v), current.seq) as OperationRow;
+    const record = rowToRecord(row);
+    if (meta.history !== false) {
+      record.eventSeq = this.recordEvent(key, current.status, changes.status ?? current.status, meta);
+    }
+    return record;
   }
 
   async delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult> {
