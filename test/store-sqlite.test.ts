@@ -77,6 +77,19 @@ describe('SqliteStore.modify (read, decide and write in one step)', () => {
     expect((await store.get(b))?.statusDetail).toBe('b');
   });
 
+  it('commits the writes issued just before close()', async () => {
+    const file = join(dir, `close-${++n}.db`);
+    const closing = new SqliteStore({ file });
+    await closing.migrate();
+    const op = newOp();
+    const pending = closing.insert(op, CREATED_META);
+    await closing.close();
+    await expect(pending).resolves.toMatchObject({ id: op.id });
+    const reopened = new SqliteStore({ file });
+    expect(await reopened.get(op)).toMatchObject({ id: op.id, version: 1 });
+    await reopened.close();
+  });
+
   it('serializes concurrent decisions on one operation: each sees the one before', async () => {
     const created = await store.insert(newOp({ props: { n: 0 } }), CREATED_META);
     await Promise.all(

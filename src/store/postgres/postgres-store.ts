@@ -353,7 +353,6 @@ SELECT false, cur.*, NULL, NULL FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)`;
     if (rows.length === 0) return { ok: false, reason: 'notFound' };
     const record = writtenRecord(rows[0]);
     if (!rows[0].applied) return { ok: false, reason: 'conflict', current: record };
-    // Bookkeeping writes (lease renewals) neither enter the history nor wake other nodes.
     if (meta.history !== false) this.announce(record, meta.kind);
     return { ok: true, record };
   }

@@ -46,10 +46,12 @@ export class GroupCommit {
     });
   }
 
-  private flush(): void {
+  /** Commits what is queued now (also called before the database closes). */
+  flush(): void {
     this.scheduled = false;
     const group = this.queue;
     this.queue = [];
+    if (group.length === 0) return;
     const outcomes: Outcome[] = [];
     try {
       this.db

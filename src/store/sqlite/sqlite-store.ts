@@ -1,7 +1,8 @@
 /**
  * The embedded store: one SQLite file in WAL mode through better-sqlite3. better-sqlite3 is synchronous;
- * every method still returns a Promise so the service is written once for both backends. Each write is
- * one transaction (row + history event), so a crash between two writes never leaves half a change.
+ * every method still returns a Promise so the service is written once for both backends. Each write (row
+ * and history event) is atomic, and writes issued in the same turn of the event loop share one commit
+ * (group-commit.ts): a crash leaves no half a change, and no write is acknowledged before it commits.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -108,6 +109,7 @@ export class SqliteStore implements OperationStore {
   }
 
   async close(): Promise<void> {
+    this.writes.flush(); // writes already issued commit before the file closes
     this.statements.clear();
     this.db.close();
   }
