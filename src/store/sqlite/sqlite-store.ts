@@ -304,20 +304,19 @@ export class SqliteStore implements OperationStore {
   }
 
   async purgeTerminal(beforeMs: number, limit: number): Promise<number> {
-    return this.db
-      .transaction(() => {
-        const victims = this.stmt(
-          'SELECT seq, tenant_id, scope, id FROM operations WHERE terminal_at IS NOT NULL AND terminal_at < ? ORDER BY terminal_at LIMIT ?',
-        ).all(beforeMs, limit) as { seq: number; tenant_id: string; scope: string; id: string }[];
-        const delOp = this.stmt('DELETE FROM operations WHERE seq = ?');
-        const delEvents = this.stmt(`DELETE FROM operation_events WHERE ${KEY_WHERE}`);
-        for (const v of victims) {
-          delOp.run(v.seq);
-          delEvents.run(v.tenant_id, v.scope, v.id);
-        }
-        return victims.length;
-      })
-      .immediate();
+    // Through the write queue, so it is ordered with the operation writes issued before it.
+    return this.writes.run(() => {
+      const victims = this.stmt(
+        'SELECT seq, tenant_id, scope, id FROM operations WHERE terminal_at IS NOT NULL AND terminal_at < ? ORDER BY terminal_at LIMIT ?',
+      ).all(beforeMs, limit) as { seq: number; tenant_id: string; scope: string; id: string }[];
+      const delOp = this.stmt('DELETE FROM operations WHERE seq = ?');
+      const delEvents = this.stmt(`DELETE FROM operation_events WHERE ${KEY_WHERE}`);
+      for (const v of victims) {
+        delOp.run(v.seq);
+        delEvents.run(v.tenant_id, v.scope, v.id);
+      }
+      return victims.length;
+    });
   }
 
   async queueStats(): Promise<{ due: number; oldestDueAt: number | null }> {
@@ -328,24 +327,23 @@ export class SqliteStore implements OperationStore {
   }
 
   async moveScope(tenantId: string, from: string, to: string): Promise<number> {
-    return this.db
-      .transaction(() => {
-        const moved = this.stmt(
-          `UPDATE operations SET scope = ? WHERE tenant_id = ? AND scope = ?
+    // Through the write queue, so it is ordered with the operation writes issued before it.
+    return this.writes.run(() => {
+      const moved = this.stmt(
+        `UPDATE operations SET scope = ? WHERE tenant_id = ? AND scope = ?
              AND id NOT IN (SELECT id FROM operations WHERE tenant_id = ? AND scope = ?)`,
-        ).run(to, tenantId, from, tenantId, to).changes;
-        this.stmt(
-          `UPDATE operation_events SET scope = ? WHERE tenant_id = ? AND scope = ?
+      ).run(to, tenantId, from, tenantId, to).changes;
+      this.stmt(
+        `UPDATE operation_events SET scope = ? WHERE tenant_id = ? AND scope = ?
              AND id NOT IN (SELECT id FROM operations WHERE tenant_id = ? AND scope = ?)`,
-        ).run(to, tenantId, from, tenantId, from);
-        this.stmt('UPDATE subscriptions SET scope = ? WHERE tenant_id = ? AND scope = ?').run(
-          to,
-          tenantId,
-          from,
-        );
-        return moved;
-      })
-      .immediate();
+      ).run(to, tenantId, from, tenantId, from);
+      this.stmt('UPDATE subscriptions SET scope = ? WHERE tenant_id = ? AND scope = ?').run(
+        to,
+        tenantId,
+        from,
+      );
+      return moved;
+    });
   }
 
   async statusCounts(): Promise<{ status: StatusValue; type: OperationTypeName; count: number }[]> {
