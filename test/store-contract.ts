@@ -445,6 +445,58 @@ export function storeContract(
         expect(await store.history(a)).toHaveLength(2);
       });
 
+      it('applies updates issued together with each its own guard, columns and history', async () => {
+        const a = await store.insert(dueOp(), CREATED);
+        const b = await store.insert(newOp({ props: { x: 1 } }), CREATED);
+        const c = await store.insert(newOp(), CREATED);
+        const [claimed] = await store.claim({ workerId: 'w1', limit: 1, leaseMs: 60_000 });
+        expect(claimed.id).toBe(a.id);
+        const fenced = { fencingToken: claimed.fencingToken, notTerminal: true };
+        const results = await Promise.all([
+          store.update(
+            a,
+            { status: STATUS.succeeded, leaseOwner: null, runAt: null, attempts: 5 },
+            fenced,
+            UPDATED,
+          ),
+          store.update(
+            b,
+            { props: { x: 2, y: 'z' }, cancelRequested: true, resourceLocation: 'r' },
+            {},
+            UPDATED,
+          ),
+          store.update(c, { statusDetail: 'quiet' }, { expectedVersion: 1 }, { ...UPDATED, history: false }),
+          store.update({ ...c, id: 'missing' }, { statusDetail: 'x' }, {}, UPDATED),
+          store.update(b, { statusDetail: 'stale' }, { expectedVersion: 1 }, UPDATED),
+        ]);
+        expect(results.map((r) => (r.ok ? 'ok' : r.reason))).toEqual([
+          'ok',
+          'ok',
+          'ok',
+          'notFound',
+          'conflict',
+        ]);
+        const doneA = await store.get(a);
+        expect(doneA).toMatchObject({ status: STATUS.succeeded, leaseOwner: null, runAt: null, attempts: 5 });
+        expect(doneA?.terminalAt).toEqual(expect.any(Number));
+        expect(await store.get(b)).toMatchObject({
+          props: { x: 2, y: 'z' },
+          cancelRequested: true,
+          resourceLocation: 'r',
+          version: 2,
+        });
+        expect(await store.get(c)).toMatchObject({ statusDetail: 'quiet', version: 2 });
+        expect((await store.history(a)).map((e) => [e.kind, e.toStatus])).toEqual([
+          ['created', STATUS.notStarted],
+          ['claimed', STATUS.running],
+          ['updated', STATUS.succeeded],
+        ]);
+        expect(await store.history(c)).toHaveLength(1);
+        // The attempt's guard now fails: the operation has ended.
+        const late = await store.update(a, { statusDetail: 'late' }, fenced, UPDATED);
+        expect(late).toMatchObject({ ok: false, reason: 'conflict' });
+      });
+
       it('refuses a write with a stale fencing token', async () => {
         await store.insert(dueOp(), CREATED);
         const [claimed] = await store.claim({ workerId: 'w1', limit: 1, leaseMs: 60_000 });

@@ -46,6 +46,7 @@ import {
 import { storeError, isConnectionError, uniqueViolation } from './errors.js';
 import { ChangeListener } from './listener.js';
 import { ChangeNotifier } from './notifier.js';
+import { UpdateBatcher, type UpdateRequest } from './update-batcher.js';
 import { horizonOf, settled, TAIL, type TailRow } from './event-horizon.js';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
 import { PostgresSubscriptions } from './postgres-subscriptions.js';
@@ -90,6 +91,59 @@ WITH ins AS (
 )
 SELECT ins.*, ev.event_seq FROM ins, ev`;
 
+/** A changed column: the input's value when its changes name it, else the row's own. */
+const keep = (column: string, cast = '') =>
+  `${column} = CASE WHEN x.c ? '${column}' THEN (x.c->>'${column}')${cast} ELSE o.${column} END`;
+
+/**
+ * Updates of distinct operations in one statement: `$1` is a JSON array of
+ * `{ n, t, s, i, c, v, f, nt, h, a, k, tt }` (index; tenant, scope, id; the changed columns; the guards:
+ * expected version, fencing token, not ended; whether to record history; actor; kind; terminal time),
+ * `$2` the events' time. Returns a row per operation found: applied with its event, or the locked row as
+ * it is (a failed guard).
+ */
+const UPDATE_MANY_SQL = `
+WITH input AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS x(n integer, t text, s text, i text, c jsonb, v integer, f bigint, nt boolean, h boolean, a text,
+         k text, tt bigint)
+), cur AS MATERIALIZED (
+  SELECT o.*, x.n AS input_n FROM operations o JOIN input x ON o.tenant_id = x.t AND o.scope = x.s AND o.id = x.i
+  ORDER BY o.seq
+  FOR UPDATE OF o
+), upd AS (
+  UPDATE operations o SET
+    ${keep('status', '::integer')},
+    ${keep('created_at')},
+    ${keep('last_action_at')},
+    ${keep('resource_location')},
+    ${keep('status_detail')},
+    props = CASE WHEN x.c ? 'props' THEN x.c->'props' ELSE o.props END,
+    ${keep('run_at', '::bigint')},
+    ${keep('lease_owner')},
+    ${keep('attempts', '::integer')},
+    ${keep('cancel_requested', '::boolean')},
+    terminal_at = CASE WHEN x.c ? 'terminal_at' THEN (x.c->>'terminal_at')::bigint
+                       WHEN x.tt IS NOT NULL AND cur.status NOT IN (${TERMINAL_LIST}) THEN x.tt
+                       ELSE o.terminal_at END,
+    version = o.version + 1
+  FROM cur JOIN input x ON x.n = cur.input_n
+  WHERE o.seq = cur.seq
+    AND (x.v IS NULL OR cur.version = x.v)
+    AND (x.f IS NULL OR cur.fencing_token = x.f)
+    AND (x.nt IS NOT TRUE OR cur.status NOT IN (${TERMINAL_LIST}))
+  RETURNING o.*, cur.input_n, cur.status AS old_status, x.h AS history, x.a AS actor, x.k AS kind
+), ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT tenant_id, scope, id, $2, old_status, status, actor, kind FROM upd WHERE history
+  RETURNING event_seq, tenant_id, scope, id
+)
+SELECT true AS applied, upd.*, ev.event_seq
+FROM upd LEFT JOIN ev ON ev.tenant_id = upd.tenant_id AND ev.scope = upd.scope AND ev.id = upd.id
+UNION ALL
+SELECT false, cur.*, NULL::integer, NULL::boolean, NULL::text, NULL::text, NULL::bigint
+FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.seq = cur.seq)`;
+
 /**
  * json/jsonb columns come back as their text, which row.ts parses exactly as it parses SQLite's: node-postgres
  * would parse them itself, and row.ts could then not tell a JSON string value (`"text"`) from JSON text.
@@ -117,6 +171,11 @@ export class PostgresStore implements OperationStore {
   /** Announces committed writes to every node's listener (see notifier.ts). */
   private readonly notifier = new ChangeNotifier((channel, payload) =>
     this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]),
+  );
+  /** Updates issued together go as one statement (see update-batcher.ts). */
+  private readonly updates = new UpdateBatcher(
+    (request) => this.updateOne(request),
+    (requests) => this.updateMany(requests),
   );
 
   constructor(options: PostgresStoreOptions) {
@@ -292,12 +351,17 @@ export class PostgresStore implements OperationStore {
     return rows[0] && rowToRecord(rows[0]);
   }
 
-  async update(
+  update(
     key: OperationKey,
     changes: RecordChanges,
     guard: WriteGuard,
     meta: WriteMeta,
   ): Promise<UpdateResult> {
+    return this.updates.run({ key, changes, guard, meta });
+  }
+
+  /** One update, one statement (a batch of one, or the fallback of a failed batch). */
+  private async updateOne({ key, changes, guard, meta }: UpdateRequest): Promise<UpdateResult> {
     const params: unknown[] = [key.tenantId, key.scope, key.id];
     const param = (value: unknown) => {
       params.push(value);
@@ -355,6 +419,53 @@ SELECT false, cur.*, NULL, NULL FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)`;
     if (!rows[0].applied) return { ok: false, reason: 'conflict', current: record };
     if (meta.history !== false) this.announce(record, meta.kind);
     return { ok: true, record };
+  }
+
+  /** Several updates of distinct operations in one statement (update-batcher.ts). */
+  private async updateMany(requests: UpdateRequest[]): Promise<UpdateResult[]> {
+    const terminalAt = Date.now();
+    const input = requests.map(({ key, changes, guard, meta }, n) => ({
+      n,
+      t: key.tenantId,
+      s: key.scope,
+      i: key.id,
+      c: Object.fromEntries(
+        changeColumns(
+          changes,
+          (v) => v,
+          (b) => b,
+        ),
+      ),
+      v: guard.expectedVersion ?? null,
+      f: guard.fencingToken ?? null,
+      nt: guard.notTerminal ?? false,
+      h: meta.history !== false,
+      a: meta.actor,
+      k: meta.kind,
+      // As in updateOne: terminal_at is set when the write moves the operation into a terminal state.
+      tt:
+        changes.terminalAt === undefined &&
+        changes.status !== undefined &&
+        TERMINAL_STATUSES.includes(changes.status)
+          ? terminalAt
+          : null,
+    }));
+    const { rows } = await this.query<WrittenRow & { applied: boolean; input_n: number }>(UPDATE_MANY_SQL, [
+      JSON.stringify(input),
+      now(),
+    ]);
+    const results: UpdateResult[] = requests.map(() => ({ ok: false, reason: 'notFound' }));
+    for (const row of rows) {
+      const record = writtenRecord(row);
+      if (!row.applied) {
+        results[row.input_n] = { ok: false, reason: 'conflict', current: record };
+        continue;
+      }
+      results[row.input_n] = { ok: true, record };
+      const meta = requests[row.input_n].meta;
+      if (meta.history !== false) this.announce(record, meta.kind);
+    }
+    return results;
   }
 
   async delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult> {
