@@ -76,18 +76,7 @@ export function rowToView(row: ViewRow, tenantId: string, scope: string): Operat
 
 export function rowToRecord(row: OperationRow): OperationRecord {
   return {
-    seq: Number(row.seq),
-    tenantId: row.tenant_id,
-    scope: row.scope,
-    id: row.id,
-    type: row.type as OperationTypeName,
-    status: row.status as StatusValue,
-    createdDateTime: row.created_at,
-    lastActionDateTime: row.last_action_at,
-    resourceLocation: row.resource_location,
-    statusDetail: row.status_detail,
-    props: parseProps(row.props),
-    version: Number(row.version),
+    ...rowToView(row, row.tenant_id, row.scope),
     handler: row.handler,
     input: typeof row.input === 'string' ? JSON.parse(row.input) : (row.input ?? null),
     attempts: Number(row.attempts),
