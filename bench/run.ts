@@ -316,6 +316,23 @@ function httpLoads(ids: string[]): { name: string; load: Load; note?: string }[]
   ];
 }
 
+/** A row measured against the bare node:http server that answered the same bytes. */
+function againstBare(name: string, store: string, m: Measured, base: Measured, note: string) {
+  return {
+    name,
+    store,
+    opsPerSec: Math.round(rate(m)),
+    p50Ms: median(m.p50),
+    p99Ms: median(m.p99),
+    baseline: 'bare node:http, same bytes',
+    baselineOpsPerSec: Math.round(rate(base)),
+    baselineP50Ms: median(base.p50),
+    baselineP99Ms: median(base.p99),
+    ratio: round(rate(m) / rate(base), 3),
+    note,
+  };
+}
+
 async function httpScenarios(
   store: Store,
   bare: Child<{ port: number }>,
@@ -339,33 +356,25 @@ async function httpScenarios(
         ],
         load,
       );
-      push({
-        name,
-        store,
-        opsPerSec: Math.round(rate(ours)),
-        p50Ms: median(ours.p50),
-        p99Ms: median(ours.p99),
-        baseline: 'bare node:http, same bytes',
-        baselineOpsPerSec: Math.round(rate(base)),
-        baselineP50Ms: median(base.p50),
-        baselineP99Ms: median(base.p99),
-        ratio: round(rate(ours) / rate(base), 3),
-        note: `${note ? `${note}; ` : ''}${ours.errors ? `${ours.errors} errors; ` : ''}${CONFIG.rounds} × ${CONFIG.seconds} s alternating`,
-      });
+      push(
+        againstBare(
+          name,
+          store,
+          ours,
+          base,
+          `${note ? `${note}; ` : ''}${ours.errors ? `${ours.errors} errors; ` : ''}${CONFIG.rounds} × ${CONFIG.seconds} s alternating`,
+        ),
+      );
       if (framework) {
-        push({
-          name: 'GET, bare Fastify (reference)',
-          store: '-',
-          opsPerSec: Math.round(rate(framework)),
-          p50Ms: median(framework.p50),
-          p99Ms: median(framework.p99),
-          baseline: 'bare node:http, same bytes',
-          baselineOpsPerSec: Math.round(rate(base)),
-          baselineP50Ms: median(base.p50),
-          baselineP99Ms: median(base.p99),
-          ratio: round(rate(framework) / rate(base), 3),
-          note: 'Fastify 5 with no hooks or application code answering the same bytes: the framework floor',
-        });
+        push(
+          againstBare(
+            'GET, bare Fastify (reference)',
+            '-',
+            framework,
+            base,
+            'Fastify 5 with no hooks or application code answering the same bytes: the framework floor',
+          ),
+        );
       }
     }
   } finally {
