@@ -86,11 +86,16 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const subscriptions =
     webhooks && store.subscriptions ? new SubscriptionService(store.subscriptions, webhooks) : undefined;
   const security = options.security ?? OPEN_SECURITY;
-  if (store.moveScope && security !== OPEN_SECURITY) {
-    // A UPN used before its owner's token was seen filed operations under the UPN: move them to the object id.
-    security.onUserLearned = async ({ tenantId, upn, objectId }) => {
-      await store.moveScope!(tenantId, userScope(upn), userScope(objectId));
-    };
+  const directory = security.directory;
+  if (directory) {
+    // Pairs are shared by every node on the store and kept across restarts.
+    if (store.users) directory.useStore(store.users);
+    if (store.moveScope) {
+      // Operations filed under a UPN before its object id was known move to the object id.
+      directory.onBound = async ({ tenantId, upn, objectId }) => {
+        await store.moveScope!(tenantId, userScope(upn), userScope(objectId));
+      };
+    }
   }
   const app = await buildApp({
     service,

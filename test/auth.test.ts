@@ -32,7 +32,7 @@ const nowSec = () => Math.floor(Date.now() / 1000);
 const USER_OID = '11111111-2222-3333-4444-555555555555';
 
 function sign(claims: JWTPayload, key: Parameters<SignJWT['sign']>[0] = SECRET, alg = 'HS256') {
-  return new SignJWT({ iss: ISSUER, aud: AUDIENCE, exp: nowSec() + 3600, ...claims })
+  return new SignJWT({ iss: ISSUER, aud: AUDIENCE, exp: nowSec() + 3600, tid: 't1', ...claims })
     .setProtectedHeader({ alg })
     .sign(key);
 }
@@ -190,6 +190,16 @@ describe('verify', () => {
     expect(await verifier.verify(`bearer ${token}`)).toBe(principal);
   });
 
+  it('rejects a token without a usable tenant (tid missing, not a string, or empty)', async () => {
+    for (const tid of [undefined, 42, '', '  ', ['t1']]) {
+      const token = await sign({ scp: 'LongRun.Read.All', oid: 'o1', tid });
+      await expect(verifier.verify(`Bearer ${token}`)).rejects.toMatchObject({
+        reason: 'invalid',
+        message: 'The access token has no tenant (tid) claim.',
+      });
+    }
+  });
+
   it('reads an application token (roles, no scp)', async () => {
     const token = await sign({ roles: ['LongRun.Read.All'], appid: 'daemon', oid: 'sp-oid' });
     const principal = await verifier.verify(`Bearer ${token}`);
@@ -197,7 +207,7 @@ describe('verify', () => {
       kind: 'application',
       appId: 'daemon',
       actor: 'app:daemon',
-      tenantId: '',
+      tenantId: 't1',
     });
     expect([...principal.roles]).toEqual(['LongRun.Read.All']);
     expect(principal.scopes.size).toBe(0);
@@ -362,10 +372,9 @@ describe('mintToken', () => {
     expect(principal.scopes.has('LongRun.ReadWrite.All')).toBe(true);
     expect(principal.wids.has(ADMIN_ROLE_TEMPLATE_IDS.globalAdministrator)).toBe(true);
     // The dev token may do everything, including on another user's authentication operations.
-    const directory = createUserDirectory();
     for (const f of FAMILIES) {
       for (const access of ['read', 'write'] as const) {
-        expect(authorize(principal, access, { family: f.name, userKey: 'someone@else' }, directory)).toEqual({
+        expect(authorize(principal, access, { family: f.name, userKey: 'someone@else' })).toEqual({
           allowed: true,
         });
       }
@@ -397,7 +406,6 @@ describe('mintToken', () => {
 });
 
 describe('authorize', () => {
-  const directory = createUserDirectory();
   const delegated = (scopes: string[], extra: { wids?: string[]; oid?: string; upn?: string } = {}) =>
     principalFromClaims({
       scp: scopes.join(' '),
@@ -410,7 +418,7 @@ describe('authorize', () => {
   const application = (roles: string[]) =>
     principalFromClaims({ roles, tid: 't1', oid: 'sp', exp: nowSec() + 60 });
   const check = (p: Principal, access: Access, family: FamilyName, userKey?: string) =>
-    authorize(p, access, { family, userKey }, directory);
+    authorize(p, access, { family, userKey });
 
   // [family, access, token kind, granted permissions, allowed]
   const table: [FamilyName, Access, 'delegated' | 'application', string[], boolean][] = [
@@ -606,22 +614,23 @@ describe('authorize', () => {
       else expect(decision).toMatchObject(expected);
     });
 
-    it('recognises the caller by object id or UPN in any case, or through the directory', () => {
+    it('recognises the caller by object id alone, in any case; a name in the token is never "self"', () => {
       const p = delegated([R], { oid: USER_OID, upn: 'Alice@Contoso.com' });
       expect(check(p, 'read', 'authentication', USER_OID.toUpperCase()).allowed).toBe(true);
-      expect(check(p, 'read', 'authentication', 'ALICE@contoso.COM').allowed).toBe(true);
+      // Keys reach authorize already canonical (a known UPN is replaced by its object id); a UPN that is
+      // still a UPN names nobody the token proves to be.
+      expect(check(p, 'read', 'authentication', 'alice@contoso.com').allowed).toBe(false);
       expect(check(p, 'read', 'authentication', undefined).allowed).toBe(false);
-
-      // A token carrying only the object id reaches /users/{upn} once the directory has seen the UPN.
-      const oidOnly = principalFromClaims({ scp: R, tid: 't1', oid: USER_OID, exp: nowSec() + 60 });
-      const dir = createUserDirectory();
-      expect(
-        authorize(oidOnly, 'read', { family: 'authentication', userKey: 'alice@contoso.com' }, dir).allowed,
-      ).toBe(false);
-      dir.learn(p);
-      expect(
-        authorize(oidOnly, 'read', { family: 'authentication', userKey: 'alice@contoso.com' }, dir).allowed,
-      ).toBe(true);
+      // preferred_username carrying another user's object id does not make that user "self".
+      const mallory = principalFromClaims({
+        scp: R,
+        tid: 't1',
+        oid: OTHER,
+        preferred_username: USER_OID,
+        exp: nowSec() + 60,
+      });
+      expect(mallory.userPrincipalName).toBeUndefined();
+      expect(check(mallory, 'read', 'authentication', USER_OID).allowed).toBe(false);
     });
   });
 
@@ -652,32 +661,44 @@ describe('authorize', () => {
 });
 
 describe('user directory', () => {
-  const user = (oid: string, upn: string, tid = 't1') =>
-    principalFromClaims({ scp: 'x', oid, upn, tid, exp: nowSec() + 60 });
+  const OID_A = 'aaaaaaaa-0000-4000-8000-000000000001';
+  const OID_B = 'bbbbbbbb-0000-4000-8000-000000000002';
+  const user = (oid: string, claims: Record<string, unknown>, tid = 't1') =>
+    principalFromClaims({ scp: 'x', oid, tid, exp: nowSec() + 60, ...claims });
 
-  it('maps UPNs to object ids per tenant, case-insensitively', () => {
+  it('maps UPNs to object ids per tenant, case-insensitively, from the upn claim', async () => {
     const dir = createUserDirectory();
-    expect(dir.canonical('t1', 'Alice@Contoso.com')).toBe('alice@contoso.com');
-    dir.learn(user('AAAA-1', 'Alice@Contoso.com'));
-    expect(dir.canonical('t1', 'ALICE@contoso.com')).toBe('aaaa-1');
-    expect(dir.canonical('t1', 'aaaa-1')).toBe('aaaa-1');
-    expect(dir.sameUser('t1', 'alice@contoso.com', 'AAAA-1')).toBe(true);
-    expect(dir.sameUser('t2', 'alice@contoso.com', 'AAAA-1')).toBe(false);
-    expect(dir.sameUser('t1', 'bob@contoso.com', 'AAAA-1')).toBe(false);
-    // A UPN moved to another user: the newest token wins.
-    dir.learn(user('BBBB-2', 'alice@contoso.com'));
-    expect(dir.canonical('t1', 'alice@contoso.com')).toBe('bbbb-2');
+    expect(await dir.canonical('t1', 'Alice@Contoso.com')).toBe('alice@contoso.com');
+    expect(await dir.learn(user(OID_A.toUpperCase(), { upn: 'Alice@Contoso.com' }))).toEqual({
+      tenantId: 't1',
+      upn: 'alice@contoso.com',
+      objectId: OID_A,
+    });
+    expect(await dir.canonical('t1', 'ALICE@contoso.com')).toBe(OID_A);
+    expect(await dir.canonical('t1', OID_A.toUpperCase())).toBe(OID_A);
+    expect(await dir.canonical('t2', 'alice@contoso.com')).toBe('alice@contoso.com');
     // Application tokens teach nothing.
-    dir.learn(principalFromClaims({ roles: ['x'], oid: 'sp', upn: 'carol@contoso.com', tid: 't1' }));
-    expect(dir.canonical('t1', 'carol@contoso.com')).toBe('carol@contoso.com');
+    await dir.learn(principalFromClaims({ roles: ['x'], oid: 'sp', upn: 'carol@contoso.com', tid: 't1' }));
+    expect(await dir.canonical('t1', 'carol@contoso.com')).toBe('carol@contoso.com');
   });
 
-  it('stays bounded', () => {
-    const dir = createUserDirectory(2);
-    dir.learn(user('o1', 'u1'));
-    dir.learn(user('o2', 'u2'));
-    dir.learn(user('o3', 'u3'));
-    expect(dir.canonical('t1', 'u1')).toBe('u1');
-    expect(dir.canonical('t1', 'u3')).toBe('o3');
+  it('never learns from preferred_username, from oid-shaped names, or by rebinding a bound UPN', async () => {
+    const dir = createUserDirectory();
+    expect(await dir.learn(user(OID_B, { preferred_username: 'alice@contoso.com' }))).toBeUndefined();
+    expect(await dir.canonical('t1', 'alice@contoso.com')).toBe('alice@contoso.com');
+    // A upn claim shaped like another user's object id is not a name.
+    expect(await dir.learn(user(OID_B, { upn: OID_A }))).toBeUndefined();
+    expect(await dir.canonical('t1', OID_A)).toBe(OID_A);
+    expect(await dir.learn(user(OID_B, { upn: 'no-at-sign' }))).toBeUndefined();
+
+    await dir.learn(user(OID_A, { upn: 'alice@contoso.com' }));
+    // Mallory's token claiming Alice's UPN does not take it over; the first binding wins.
+    expect(await dir.learn(user(OID_B, { upn: 'alice@contoso.com' }))).toBeUndefined();
+    expect(await dir.canonical('t1', 'alice@contoso.com')).toBe(OID_A);
+    // An operator may move a UPN to another user.
+    expect(await dir.importPairs('t1', [{ id: OID_B, userPrincipalName: 'Alice@contoso.com' }])).toHaveLength(
+      1,
+    );
+    expect(await dir.canonical('t1', 'alice@contoso.com')).toBe(OID_B);
   });
 });

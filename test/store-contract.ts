@@ -83,6 +83,34 @@ export function storeContract(
       for (const s of opened.splice(0).reverse()) await s.close();
     });
 
+    describe('user directory', () => {
+      it('binds a UPN once for tokens (first wins, also between stores), and lets an operator rebind it', async () => {
+        const users = store.users!;
+        expect(users).toBeDefined();
+        expect(await users.lookupUser('t1', 'frank@contoso.com')).toBeUndefined();
+        expect(await users.bindUser('t1', 'frank@contoso.com', 'oid-1', 'token')).toEqual({
+          objectId: 'oid-1',
+          changed: true,
+        });
+        const other = (await sibling()).users!;
+        expect(await other.lookupUser('t1', 'frank@contoso.com')).toBe('oid-1');
+        expect(await other.bindUser('t1', 'frank@contoso.com', 'oid-2', 'token')).toEqual({
+          objectId: 'oid-1',
+          changed: false,
+        });
+        expect(await users.bindUser('t1', 'frank@contoso.com', 'oid-1', 'operator')).toEqual({
+          objectId: 'oid-1',
+          changed: false,
+        });
+        expect(await users.bindUser('t1', 'frank@contoso.com', 'oid-2', 'operator')).toEqual({
+          objectId: 'oid-2',
+          changed: true,
+        });
+        expect(await other.lookupUser('t1', 'frank@contoso.com')).toBe('oid-2');
+        expect(await users.lookupUser('t2', 'frank@contoso.com')).toBeUndefined();
+      });
+    });
+
     describe('lifecycle', () => {
       it('migrate() again is a no-op and keeps the data', async () => {
         const created = await store.insert(newOp(), CREATED);

@@ -8,7 +8,6 @@ import { family } from '../families/families.js';
 import type { FamilyName, PermissionSet } from '../families/families.js';
 import { GraphError, notFound } from '../model/errors.js';
 import type { Principal } from './principal.js';
-import type { UserDirectory } from './user-directory.js';
 
 /** Entra ID directory role template ids, as they appear in a token's `wids` claim. */
 export const ADMIN_ROLE_TEMPLATE_IDS = {
@@ -69,12 +68,7 @@ export type Denial = Extract<Decision, { allowed: false }>;
 
 const ALLOWED: Decision = Object.freeze({ allowed: true });
 
-export function authorize(
-  principal: Principal,
-  access: Access,
-  target: AccessTarget,
-  directory: UserDirectory,
-): Decision {
+export function authorize(principal: Principal, access: Access, target: AccessTarget): Decision {
   if (principal.kind === 'anonymous') return ALLOWED;
   const needed = target.permissions ?? family(target.family)[access];
 
@@ -85,7 +79,7 @@ export function authorize(
       : deny('missingPermission', needed.application);
   }
 
-  if (target.family === 'authentication' && !isSelf(principal, target.userKey, directory)) {
+  if (target.family === 'authentication' && !isSelf(principal, target.userKey)) {
     // Another user's operations: a tenant-wide (`.All`) scope, and an admin role as well. Only the `.All`
     // scopes are named as missing, since the others would not help.
     const tenantWide = needed.delegated.filter((p) => p.endsWith('.All'));
@@ -132,13 +126,11 @@ function hasAny(granted: ReadonlySet<string>, wanted: readonly string[]): boolea
 }
 
 /**
- * Whether the user key in the path names the caller: their object id or UPN (case-insensitive), or a key the
- * directory knows to be theirs. No key at all counts as another user, so a missing key never widens access.
+ * Whether the user key in the path names the caller. The key is already canonical (a UPN the directory
+ * knows is replaced by its object id), and self is decided by the token's `oid` alone: a name in the token
+ * never makes another user's key the caller's own. No key at all counts as another user.
  */
-function isSelf(principal: Principal, userKey: string | undefined, directory: UserDirectory): boolean {
-  if (!userKey) return false;
-  const own = [principal.objectId, principal.userPrincipalName].filter((k): k is string => !!k);
-  const key = userKey.toLowerCase();
-  if (own.some((k) => k.toLowerCase() === key)) return true;
-  return own.some((k) => directory.sameUser(principal.tenantId, k, userKey));
+function isSelf(principal: Principal, userKey: string | undefined): boolean {
+  if (!userKey || !principal.objectId) return false;
+  return principal.objectId.toLowerCase() === userKey.toLowerCase();
 }

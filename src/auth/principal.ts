@@ -5,11 +5,14 @@
 export interface Principal {
   /** A token with `scp` is delegated; `roles` only is application; 'anonymous' only when auth is off. */
   kind: 'delegated' | 'application' | 'anonymous';
-  /** The `tid` claim ('' when absent or auth is off). */
+  /** The `tid` claim (a verified token must carry one, see verify.ts); '' only when auth is off. */
   tenantId: string;
   /** `oid`: the user's object id (delegated) or the service principal's (application). */
   objectId?: string;
-  /** `upn`, else `preferred_username`. */
+  /**
+   * The `upn` claim only. `preferred_username` is a display hint that a user may be able to influence, so it
+   * never names a user here (docs/decisions/0008).
+   */
   userPrincipalName?: string;
   /** `appid` (v1 tokens) or `azp` (v2 tokens). */
   appId?: string;
@@ -61,14 +64,14 @@ export function principalFromClaims(claims: Claims): Principal {
   const scopes = new Set(list(claims.scp ?? claims.scope));
   const kind = hasScopes ? 'delegated' : 'application';
   const objectId = text(claims.oid);
-  // preferred_username is only a display hint in Entra v2 tokens, but it is what carries the UPN when the
-  // optional `upn` claim is not configured.
-  const userPrincipalName = text(claims.upn) ?? text(claims.preferred_username);
+  // Only `upn` is trusted as the user's principal name: `preferred_username` may be user-editable.
+  const userPrincipalName = text(claims.upn);
   const appId = text(claims.appid) ?? text(claims.azp);
   const subject = text(claims.sub) ?? 'unknown';
+  // Who acted, and who owns what a caller creates (subscriptions, idempotency keys): object ids, never names.
   const actor =
     kind === 'delegated'
-      ? `user:${objectId ?? userPrincipalName ?? subject}`
+      ? `user:${objectId?.toLowerCase() ?? `sub:${subject}`}`
       : `app:${appId ?? objectId ?? subject}`;
   return Object.freeze({
     kind,

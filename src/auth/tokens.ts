@@ -56,7 +56,8 @@ export async function mintToken(config: AuthConfig, options: MintOptions): Promi
   if (options.wids?.length) claims.wids = options.wids;
   if (options.oid) claims.oid = options.oid;
   if (options.upn) claims.upn = options.upn;
-  if (options.tid) claims.tid = options.tid;
+  // Every token names its tenant (verification refuses one without): the dev tenant unless told otherwise.
+  claims.tid = options.tid ?? DEV_TOKEN_DEFAULTS.tid;
   if (options.appId) claims.azp = options.appId;
 
   const nowSec = Math.floor(Date.now() / 1000);

@@ -102,6 +102,12 @@ class JwtVerifier implements TokenVerifier {
     } catch (error) {
       throw describe(error);
     }
+    // Tenants are the isolation boundary: a token that names none would share one with every other such
+    // token, so it is refused.
+    const tid = result.payload.tid;
+    if (typeof tid !== 'string' || tid.trim() === '') {
+      throw new AuthError('invalid', 'The access token has no tenant (tid) claim.');
+    }
     const principal = principalFromClaims(result.payload);
     // The same limit jose applies (exp + tolerance), so a cached token expires exactly when a fresh
     // verification would start to fail.

@@ -6,6 +6,7 @@ import { tokenCommand } from './token.js';
 import { opsCommand } from './ops.js';
 import { workerCommand } from './worker.js';
 import { migrateCommand } from './migrate.js';
+import { usersCommand } from './users.js';
 
 const program = new Command()
   .name('longrun')
@@ -17,5 +18,6 @@ program.addCommand(workerCommand());
 program.addCommand(tokenCommand());
 program.addCommand(migrateCommand());
 program.addCommand(opsCommand());
+program.addCommand(usersCommand());
 
 await program.parseAsync(process.argv);

@@ -12,6 +12,7 @@ import {
   workerSettings,
   type WorkerFlags,
 } from './worker-options.js';
+import { importDirectory, readDirectoryFile } from './users.js';
 import { addAuthOptions, authConfigFrom, dataDirOf, securityFor, type AuthCliFlags } from './auth-options.js';
 
 interface ServeFlags extends AuthCliFlags, StoreFlags, WorkerFlags {
@@ -26,6 +27,8 @@ interface ServeFlags extends AuthCliFlags, StoreFlags, WorkerFlags {
   webhookAllowPrivate?: boolean;
   webhookAllowHttp?: boolean;
   maxWait: string;
+  directory?: string;
+  tenant?: string;
 }
 
 export function serveCommand(): Command {
@@ -60,6 +63,15 @@ export function serveCommand(): Command {
     )
     .option('--webhook-allow-http', 'allow http:// notification URLs (off: https only)')
     .option('--max-wait <s>', 'longest Prefer: wait honoured, in seconds', '60')
+    .addOption(
+      new Option(
+        '--directory <file>',
+        'load UPN → object id pairs at start (see `longrun users import`)',
+      ).env('LONGRUN_DIRECTORY'),
+    )
+    .addOption(
+      new Option('--tenant <tid>', 'tenant of --directory entries that name none').env('LONGRUN_TENANT'),
+    )
     .addOption(new Option('--log-level <level>', 'pino log level').env('LONGRUN_LOG_LEVEL').default('info'))
     .addHelpText(
       'after',
@@ -75,6 +87,8 @@ Examples:
       const dbFile = resolve(flags.db);
       const authConfig = await authConfigFrom(flags, dataDirOf(dbFile));
       const { store, description: database } = storeFor(flags);
+      // Read before anything starts, so a bad file stops the server with its reason.
+      const directoryEntries = flags.directory ? await readDirectoryFile(flags.directory, flags.tenant) : [];
       const node = await createLongrun({
         store,
         security: securityFor(authConfig),
@@ -96,6 +110,13 @@ Examples:
           retentionMs: integer('--retention-hours', flags.retentionHours, 24, 87_600) * 3_600_000,
         },
       });
+      if (directoryEntries.length > 0) {
+        const changed = await importDirectory(node.store, directoryEntries);
+        node.app.log.info(
+          { file: flags.directory, users: directoryEntries.length, changed: changed.length },
+          'user directory loaded',
+        );
+      }
       const url = await node.listen(port, flags.host);
       node.app.log.info({ url, database }, `longrun listening on ${url} (${database})`);
       await announceAuth(node.app.log, authConfig, url);

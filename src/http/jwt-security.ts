@@ -1,6 +1,6 @@
 /**
  * Security backed by bearer tokens: verifies the token (src/auth/verify.ts), learns which UPN belongs to
- * which object id, and applies Graph's permission rules per family and action (src/auth/permissions.ts).
+ * which object id (src/auth/user-directory.ts), and applies Graph's permission rules per family and action (src/auth/permissions.ts).
  */
 import { authorize, forbidden } from '../auth/permissions.js';
 import type { UserDirectory } from '../auth/user-directory.js';
@@ -17,22 +17,19 @@ export function jwtSecurity(verifier: TokenVerifier, directory: UserDirectory): 
       } catch (e) {
         throw e instanceof AuthError ? toGraphError(e) : e;
       }
-      const learned = directory.learn(principal);
-      if (learned) await security.onUserLearned?.(learned);
-      const me =
-        principal.kind === 'delegated'
-          ? directory.canonical(principal.tenantId, principal.objectId ?? principal.userPrincipalName ?? '')
-          : undefined;
+      await directory.learn(principal);
+      // Self is the object id, never a name the token carries.
+      const me = principal.kind === 'delegated' ? principal.objectId?.toLowerCase() : undefined;
       return { principal, tenantId: principal.tenantId, actor: principal.actor, me: me || undefined };
     },
 
     authorize(caller, access, target) {
       const principal = caller.principal;
       if (!principal) throw new GraphError(401, 'unauthenticated', 'A bearer token is required.');
-      const decision = authorize(principal, access, target, directory);
+      const decision = authorize(principal, access, target);
       if (!decision.allowed) throw forbidden(decision);
       // Graph: "This API can't be performed on a user's own account."
-      if (target.action === 'resetPassword' && target.userKey && isOwnAccount(caller, target.userKey)) {
+      if (target.action === 'resetPassword' && target.userKey && target.userKey === caller.me) {
         throw new GraphError(
           403,
           'accessDenied',
@@ -44,11 +41,9 @@ export function jwtSecurity(verifier: TokenVerifier, directory: UserDirectory): 
     canonicalUserKey(caller: Caller, userKey: string) {
       return directory.canonical(caller.tenantId, userKey);
     },
+
+    directory,
   };
 
   return security;
-
-  function isOwnAccount(caller: Caller, userKey: string): boolean {
-    return caller.me !== undefined && directory.canonical(caller.tenantId, userKey) === caller.me;
-  }
 }

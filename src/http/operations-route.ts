@@ -21,7 +21,7 @@ import { encodeSkiptoken } from './odata/skiptoken.js';
 import { nextLinkQuery, parseQueryOptions } from './odata/options.js';
 import { parsePrefer, type Preferences } from './prefer.js';
 import { collectionContext, entityContext, renderOperation } from './render.js';
-import { resolvePath, type ResolvedPath } from './resolve.js';
+import { resolveUserPath, type ResolvedPath } from './resolve.js';
 import { encodeSegment, origin } from './urls.js';
 import { matchAction, runAction, type RunActionOptions } from './actions/actions-route.js';
 import type { Access, Security } from './security.js';
@@ -65,7 +65,9 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       const path = rawUrl.slice(prefix.length, q < 0 ? undefined : q);
       const search = q < 0 ? '' : rawUrl.slice(q + 1);
       const caller = await security.authenticate(request.headers.authorization);
-      const resolved = resolvePath(path, version, caller.me, (key) => security.canonicalUserKey(caller, key));
+      const resolved = await resolveUserPath(path, version, caller.me, (key) =>
+        security.canonicalUserKey(caller, key),
+      );
       const serviceRoot = `${origin(request, options.publicUrl)}/${version}`;
       if (!resolved) {
         return startAction(request, reply, path, { ...options, caller, serviceRoot });

@@ -84,7 +84,6 @@ export function resolvePath(
   rawPath: string,
   version: ApiVersion,
   me: string | undefined,
-  canonicalUser: (userKey: string) => string = (k) => k,
 ): ResolvedPath | undefined {
   const tokens = tokenize(rawPath);
   const sites = family('sites');
@@ -110,7 +109,6 @@ export function resolvePath(
         if (me === undefined) return undefined;
         params.userId = me;
       }
-      if (params.userId !== undefined) params.userId = canonicalUser(params.userId);
       return {
         family: fam,
         template,
@@ -155,4 +153,23 @@ function targetOf(rest: Token[]): Target | undefined {
     return { kind: 'itemAction', id: first.text, action: second.text };
   }
   return undefined;
+}
+
+/**
+ * resolvePath, with the user key in `/users/{key}/...` replaced by the key the user is filed under (the
+ * object id when the directory knows the UPN), so both names reach one user's operations.
+ */
+export async function resolveUserPath(
+  rawPath: string,
+  version: ApiVersion,
+  me: string | undefined,
+  canonicalUser: (userKey: string) => Promise<string>,
+): Promise<ResolvedPath | undefined> {
+  const resolved = resolvePath(rawPath, version, me);
+  const template = resolved?.template;
+  if (!resolved || !template || resolved.params.userId === undefined || template.segments[0] === 'me') {
+    return resolved;
+  }
+  const params = { ...resolved.params, userId: await canonicalUser(resolved.params.userId) };
+  return { ...resolved, params, scope: template.scope(params), contextPath: template.contextPath(params) };
 }

@@ -3,6 +3,7 @@
  * routes don't depend on how tokens are verified.
  */
 import type { Principal } from '../auth/principal.js';
+import type { UserDirectory } from '../auth/user-directory.js';
 import type { FamilyName, PermissionSet } from '../families/families.js';
 
 export interface Caller {
@@ -32,14 +33,10 @@ export interface Security {
   authenticate(authorization: string | undefined): Promise<Caller>;
   /** Throws a 403 (or, where 403 would disclose something, 404) GraphError when access is denied. */
   authorize(caller: Caller, access: Access, target: AccessTarget): void;
-  /**
-   * Set by the node: called (and awaited) when a token first shows which object id a UPN belongs to, so
-   * operations filed under the UPN can move to the object id.
-   */
-  onUserLearned?: (mapping: { tenantId: string; upn: string; objectId: string }) => Promise<void>;
   /** The key a user is filed under, so `/users/{oid}` and `/users/{upn}` reach the same operations. */
-
-  canonicalUserKey(caller: Caller, userKey: string): string;
+  canonicalUserKey(caller: Caller, userKey: string): Promise<string>;
+  /** The user directory, when this security has one: the node backs it with its store. */
+  readonly directory?: UserDirectory;
 }
 
 /** Auth turned off (`--auth none`): everyone may do everything, in the empty tenant. */
@@ -48,7 +45,7 @@ export const OPEN_SECURITY: Security = {
     return { tenantId: '', actor: 'anonymous', me: 'me' };
   },
   authorize() {},
-  canonicalUserKey(_caller, userKey) {
+  async canonicalUserKey(_caller, userKey) {
     return userKey.toLowerCase();
   },
 };

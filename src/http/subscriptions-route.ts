@@ -1,18 +1,20 @@
 /**
  * `/subscriptions` under /v1.0 and /beta: Graph change-notification subscriptions on operation
- * collections or single operations. Creating one needs read access to what it watches; so does reading,
- * renewing or deleting it, and another tenant's subscriptions don't exist (404).
+ * collections or single operations. Creating one needs read access to what it watches. A subscription
+ * belongs to its creator: nobody else sees, renews or deletes it (an administrator with LongRun.Admin
+ * excepted), renewing or deleting needs write access to what it watches, and a subscription the caller may
+ * not see answers exactly like a missing one (404).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { badRequest } from '../model/errors.js';
+import { badRequest, notFound } from '../model/errors.js';
 import { fromEpochMs } from '../model/time.js';
 import type { ApiVersion } from '../model/types.js';
 import type { SubscriptionService, SubscriptionTarget } from '../service/subscription-service.js';
 import type { SubscriptionRecord } from '../store/subscriptions.js';
 import { ODATA_JSON } from './operations-route.js';
 import { origin } from './urls.js';
-import { resolvePath } from './resolve.js';
-import type { Caller, Security } from './security.js';
+import { resolveUserPath } from './resolve.js';
+import type { Access, Caller, Security } from './security.js';
 
 export interface SubscriptionsRouteOptions {
   subscriptions: SubscriptionService;
@@ -25,60 +27,80 @@ export function subscriptionsRoute(app: FastifyInstance, o: SubscriptionsRouteOp
     const base = `/${version}/subscriptions`;
     const context = (request: FastifyRequest, entity: boolean) =>
       `${origin(request, o.publicUrl)}/${version}/$metadata#subscriptions${entity ? '/$entity' : ''}`;
-    const target = (caller: Caller, resource: string) => resolveTarget(o.security, caller, version, resource);
+    const target = (caller: Caller, resource: string, access: Access = 'read') =>
+      resolveTarget(o.security, caller, version, resource, access);
 
     app.post(base, async (request, reply) => {
       const caller = await o.security.authenticate(request.headers.authorization);
-      const sub = await o.subscriptions.create(caller.tenantId, caller.actor, request.body, (r) =>
-        target(caller, r),
-      );
+      const resource = (request.body as { resource?: unknown } | undefined)?.resource;
+      const resolved = typeof resource === 'string' ? await target(caller, resource) : undefined;
+      const sub = await o.subscriptions.create(caller.tenantId, caller.actor, request.body, () => resolved!);
       reply.header('Location', `${origin(request, o.publicUrl)}${base}/${sub.id}`);
       return reply
         .code(201)
         .header('content-type', ODATA_JSON)
-        .send(JSON.stringify(render(sub, context(request, true))));
+        .send(JSON.stringify(render(sub, caller, context(request, true))));
     });
 
     app.get(base, async (request, reply) => {
       const caller = await o.security.authenticate(request.headers.authorization);
-      const visible = (await o.subscriptions.list(caller.tenantId)).filter((sub) => canRead(caller, sub));
-      const body = { '@odata.context': context(request, false), value: visible.map((s) => render(s)) };
+      const visible: SubscriptionRecord[] = [];
+      for (const sub of await o.subscriptions.list(caller.tenantId)) {
+        if (await canSee(caller, sub)) visible.push(sub);
+      }
+      const body = {
+        '@odata.context': context(request, false),
+        value: visible.map((s) => render(s, caller)),
+      };
       return reply.header('content-type', ODATA_JSON).send(JSON.stringify(body));
     });
 
     app.get<{ Params: { id: string } }>(`${base}/:id`, async (request, reply) => {
-      const { caller, sub } = await load(request);
-      void caller;
+      const { caller, sub } = await load(request, 'read');
       return reply
         .header('content-type', ODATA_JSON)
-        .send(JSON.stringify(render(sub, context(request, true))));
+        .send(JSON.stringify(render(sub, caller, context(request, true))));
     });
 
     app.patch<{ Params: { id: string } }>(`${base}/:id`, async (request, reply) => {
-      const { caller } = await load(request);
+      const { caller } = await load(request, 'write');
       const sub = await o.subscriptions.update(caller.tenantId, request.params.id, request.body);
       return reply
         .header('content-type', ODATA_JSON)
-        .send(JSON.stringify(render(sub, context(request, true))));
+        .send(JSON.stringify(render(sub, caller, context(request, true))));
     });
 
     app.delete<{ Params: { id: string } }>(`${base}/:id`, async (request, reply) => {
-      const { caller } = await load(request);
+      const { caller } = await load(request, 'write');
       await o.subscriptions.delete(caller.tenantId, request.params.id);
       return reply.code(204).send();
     });
 
-    /** The caller's subscription, if they may still read what it watches (else it does not exist for them). */
-    async function load(request: FastifyRequest<{ Params: { id: string } }>) {
+    /**
+     * The subscription, if the caller may see it (or, for `write`, change it); otherwise it does not exist
+     * for them, and the answer is exactly the one for a missing id.
+     */
+    async function load(request: FastifyRequest<{ Params: { id: string } }>, access: Access) {
       const caller = await o.security.authenticate(request.headers.authorization);
-      const sub = await o.subscriptions.get(caller.tenantId, request.params.id);
-      if (!canRead(caller, sub)) await o.subscriptions.get(caller.tenantId, '\u0000'); // throws 404
+      const { id } = request.params;
+      const sub = await o.subscriptions.find(caller.tenantId, id);
+      if (!sub || !(await canSee(caller, sub, access))) throw subscriptionNotFound(id);
       return { caller, sub };
     }
 
-    function canRead(caller: Caller, sub: SubscriptionRecord): boolean {
+    /**
+     * Only its creator sees a subscription (and may renew or delete it while they still have access to what
+     * it watches), or an administrator of the tenant (docs/decisions/0009).
+     */
+    async function canSee(
+      caller: Caller,
+      sub: SubscriptionRecord,
+      access: Access = 'read',
+    ): Promise<boolean> {
+      if (isSubscriptionAdmin(caller)) return true;
+      if (sub.createdBy !== caller.actor) return false;
       try {
-        target(caller, sub.resource);
+        await target(caller, sub.resource, access);
         return true;
       } catch {
         return false;
@@ -88,14 +110,15 @@ export function subscriptionsRoute(app: FastifyInstance, o: SubscriptionsRouteOp
 }
 
 /** What a `resource` path watches; throws 400 when it is not an operations collection or operation. */
-function resolveTarget(
+async function resolveTarget(
   security: Security,
   caller: Caller,
   version: ApiVersion,
   resource: string,
-): SubscriptionTarget {
+  access: Access,
+): Promise<SubscriptionTarget> {
   const path = resource.replace(/^\/+/, '').replace(/^(v1\.0|beta)\//, '');
-  const resolved = resolvePath(path.split('?')[0], version, caller.me, (k) =>
+  const resolved = await resolveUserPath(path.split('?')[0], version, caller.me, (k) =>
     security.canonicalUserKey(caller, k),
   );
   const kind = resolved?.target.kind;
@@ -105,17 +128,29 @@ function resolveTarget(
       'resource',
     );
   }
-  security.authorize(caller, 'read', { family: resolved.family.name, userKey: resolved.params.userId });
+  security.authorize(caller, access, { family: resolved.family.name, userKey: resolved.params.userId });
   return { scope: resolved.scope, operationId: resolved.target.kind === 'item' ? resolved.target.id : null };
 }
 
-function render(sub: SubscriptionRecord, context?: string): Record<string, unknown> {
+/** Tenant administrators of subscriptions: a token granted longrun's own admin permission. */
+export const ADMIN_PERMISSION = 'LongRun.Admin';
+
+function isSubscriptionAdmin(caller: Caller): boolean {
+  const p = caller.principal;
+  if (!p) return false;
+  return p.kind === 'application' ? p.roles.has(ADMIN_PERMISSION) : p.scopes.has(ADMIN_PERMISSION);
+}
+
+const subscriptionNotFound = (id: string) => notFound(`The subscription '${id}' does not exist.`);
+
+/** `clientState` is the creator's shared secret with their receiver: nobody else sees it. */
+function render(sub: SubscriptionRecord, caller: Caller, context?: string): Record<string, unknown> {
   return {
     ...(context ? { '@odata.context': context } : {}),
     id: sub.id,
     resource: sub.resource,
     changeType: sub.changeType,
-    clientState: sub.clientState,
+    clientState: sub.createdBy === caller.actor ? sub.clientState : null,
     notificationUrl: sub.notificationUrl,
     expirationDateTime: fromEpochMs(sub.expirationMs),
     creatorId: sub.createdBy,

@@ -88,6 +88,11 @@ export class SubscriptionService {
     });
   }
 
+  /** The subscription, or undefined: the caller decides whether it may be seen. */
+  find(tenantId: string, id: string): Promise<SubscriptionRecord | undefined> {
+    return this.store.get(tenantId, id);
+  }
+
   async get(tenantId: string, id: string): Promise<SubscriptionRecord> {
     const sub = await this.store.get(tenantId, id);
     if (!sub) throw notFound(`The subscription '${id}' does not exist.`);

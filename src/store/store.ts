@@ -7,6 +7,7 @@ import type { FilterNode, ListQuery } from '../model/query.js';
 import type { StatusValue } from '../model/status.js';
 import type { OperationTypeName } from '../model/types.js';
 import type { SubscriptionStore } from './subscriptions.js';
+import type { UserDirectoryStore } from './users.js';
 
 export interface OperationKey {
   tenantId: string;
@@ -130,6 +131,8 @@ export interface OperationStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Webhook subscriptions; a store without them serves no /subscriptions. */
   readonly subscriptions?: SubscriptionStore;
+  /** The shared UPN → object id directory; without it each node keeps what it learns in memory. */
+  readonly users?: UserDirectoryStore;
   /** Applies pending migrations; safe to call from several processes at once. */
   migrate(): Promise<void>;
   /** Resolves when the store answers a trivial query (readiness). */

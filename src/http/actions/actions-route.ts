@@ -63,7 +63,7 @@ export async function runAction(
   o: RunActionOptions,
 ): Promise<FastifyReply> {
   if (action.userParam)
-    params[action.userParam] = o.security.canonicalUserKey(o.caller, params[action.userParam]);
+    params[action.userParam] = await o.security.canonicalUserKey(o.caller, params[action.userParam]);
   o.security.authorize(o.caller, 'write', {
     family: action.family,
     userKey: action.userParam ? params[action.userParam] : undefined,

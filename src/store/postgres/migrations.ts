@@ -104,4 +104,18 @@ CREATE TABLE subscriptions (
 CREATE INDEX subscriptions_due ON subscriptions (next_attempt_at);
 `,
   },
+  {
+    version: 4,
+    name: 'user directory',
+    sql: `
+CREATE TABLE user_directory (
+  tenant_id  text COLLATE "C" NOT NULL,
+  upn        text COLLATE "C" NOT NULL,
+  object_id  text COLLATE "C" NOT NULL,
+  source     text NOT NULL,
+  bound_at   text NOT NULL,
+  PRIMARY KEY (tenant_id, upn)
+);
+`,
+  },
 ];

@@ -50,6 +50,7 @@ import { UpdateBatcher, type UpdateRequest } from './update-batcher.js';
 import { horizonOf, settled, TAIL, type TailRow } from './event-horizon.js';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
 import { PostgresSubscriptions } from './postgres-subscriptions.js';
+import { PostgresUsers } from './postgres-users.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:port/database (ignored when `pool` is given). */
@@ -167,6 +168,7 @@ export class PostgresStore implements OperationStore {
   private readonly listeners = new Set<ChangeListener>();
   private closed = false;
   readonly subscriptions: PostgresSubscriptions;
+  readonly users: PostgresUsers;
   private horizonCache?: { at: number; value: Promise<number> };
   /** Announces committed writes to every node's listener (see notifier.ts). */
   private readonly notifier = new ChangeNotifier((channel, payload) =>
@@ -201,6 +203,7 @@ export class PostgresStore implements OperationStore {
       (text, values) => this.query(text, values, false),
       () => this.settledHorizon(),
     );
+    this.users = new PostgresUsers((text, values) => this.query(text, values));
     this.listenConfig = options.listenConnectionString
       ? { connectionString: options.listenConnectionString, application_name: 'longrun-listen' }
       : { ...(this.pool.options as pg.ClientConfig), application_name: 'longrun-listen' };

@@ -90,4 +90,18 @@ CREATE TABLE subscriptions (
 CREATE INDEX subscriptions_due ON subscriptions (next_attempt_at);
 `,
   },
+  {
+    version: 4,
+    name: 'user directory',
+    sql: `
+CREATE TABLE user_directory (
+  tenant_id  TEXT NOT NULL,
+  upn        TEXT NOT NULL,
+  object_id  TEXT NOT NULL,
+  source     TEXT NOT NULL,
+  bound_at   TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, upn)
+);
+`,
+  },
 ];

@@ -39,6 +39,7 @@ import {
 import { GroupCommit } from './group-commit.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteSubscriptions } from './sqlite-subscriptions.js';
+import { SqliteUsers } from './sqlite-users.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; created with its folder when missing. */
@@ -57,6 +58,7 @@ export class SqliteStore implements OperationStore {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   readonly subscriptions: SqliteSubscriptions;
+  readonly users: SqliteUsers;
   /** Operation writes issued together commit together (see group-commit.ts). */
   private readonly writes: GroupCommit;
 
@@ -68,6 +70,7 @@ export class SqliteStore implements OperationStore {
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.subscriptions = new SqliteSubscriptions(this.db);
+    this.users = new SqliteUsers(this.db);
     this.writes = new GroupCommit(this.db);
   }
 
