@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveAuthConfig, type AuthConfig } from '../src/auth/config.js';
+import { resolveAuthConfig, type JwtAuthConfig } from '../src/auth/config.js';
 import { ADMIN_ROLE_TEMPLATE_IDS } from '../src/auth/permissions.js';
 import { mintToken } from '../src/auth/tokens.js';
 import { securityFor } from '../src/cli/auth-options.js';
@@ -27,7 +27,7 @@ const FRANK = { id: 'f4a4c000-0000-4000-8000-00000000f4a4', upn: 'frank@contoso.
 const RW = 'UserAuthenticationMethod.ReadWrite';
 
 let dir: string;
-let config: AuthConfig;
+let config: JwtAuthConfig;
 let admin: string;
 
 /** Signs any claims with the server's secret (mintToken only sets the claims longrun itself uses). */
@@ -40,7 +40,7 @@ const sign = (claims: Record<string, unknown>) =>
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'longrun-identity-'));
-  config = await resolveAuthConfig({}, {}, dir); // the dev key: HS256 with issuer and audience
+  config = (await resolveAuthConfig({}, {}, dir)) as JwtAuthConfig; // the dev key: HS256, issuer, audience
   admin = await mintToken(config, {
     tid: TENANT,
     oid: 'ad000000-0000-4000-8000-0000000000ad',
