@@ -10,7 +10,7 @@ import type { ScenarioConfig } from './engine/scenarios/scenario.js';
 import { WebhookDeliverer, type DelivererOptions } from './engine/webhook-deliverer.js';
 import { Worker, type WorkerOptions } from './engine/worker.js';
 import { userScope } from './families/families.js';
-import { buildApp } from './http/app.js';
+import { buildApp, type ServerLimits } from './http/app.js';
 import { resolvePath } from './http/resolve.js';
 import { OPEN_SECURITY, type Security } from './http/security.js';
 import { badRequest } from './model/errors.js';
@@ -30,6 +30,10 @@ export interface LongrunOptions {
   dbFile?: string;
   security?: Security;
   publicUrl?: string;
+  /** Which proxies' X-Forwarded-* headers to believe; default none (see AppOptions.trustProxy). */
+  trustProxy?: boolean | number | string;
+  /** Connection and timeout limits; safe defaults (docs/SECURITY.md). */
+  limits?: ServerLimits;
   retryAfterSeconds?: number;
   /** The longest `Prefer: wait=N` honoured (seconds); default 60. */
   maxWaitSeconds?: number;
@@ -102,6 +106,8 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     subscriptions,
     security,
     publicUrl: options.publicUrl,
+    trustProxy: options.trustProxy,
+    limits: options.limits,
     retryAfterSeconds: options.retryAfterSeconds,
     maxWaitSeconds: options.maxWaitSeconds,
     logger: options.logger ?? false,

@@ -405,19 +405,36 @@ describe('resetPassword response body', () => {
 });
 
 describe('Location', () => {
-  it('honours X-Forwarded-Proto and X-Forwarded-Host', async () => {
-    const res = await server.request('POST', '/v1.0/sites/fwd/contentTypes/addCopyFromContentTypeHub', {
+  it('ignores X-Forwarded-Proto and X-Forwarded-Host from an untrusted client, also in what it stores', async () => {
+    const res = await server.request('POST', '/v1.0/sites/fwd0/contentTypes/addCopyFromContentTypeHub', {
       body: { contentTypeId: '0x0120' },
-      headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'graph.contoso.example' },
+      headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'evil.example' },
     });
     expect(res.status).toBe(202);
     const location = res.headers.get('location')!;
-    expect(location).toMatch(
-      /^https:\/\/graph\.contoso\.example\/v1\.0\/sites\/fwd\/operations\/contentTypeCopy(,|%2C)0x0120$/,
-    );
-    expect(res.headers.get('operation-location')).toBe(location);
-    const { op } = await pollUntilTerminal(location.replace('https://graph.contoso.example', server.url));
-    expect(op.resourceLocation).toBe('https://graph.contoso.example/v1.0/sites/fwd/contentTypes/0x0120');
+    expect(location.startsWith(`${server.url}/v1.0/sites/fwd0/operations/`)).toBe(true);
+    const { op } = await pollUntilTerminal(location);
+    expect(op.resourceLocation).toBe(`${server.url}/v1.0/sites/fwd0/contentTypes/0x0120`);
+  });
+
+  it('honours X-Forwarded-Proto and X-Forwarded-Host from a trusted proxy', async () => {
+    const s = await startTestServer({ trustProxy: '127.0.0.1', retention: false });
+    try {
+      const res = await s.request('POST', '/v1.0/sites/fwd/contentTypes/addCopyFromContentTypeHub', {
+        body: { contentTypeId: '0x0120' },
+        headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'graph.contoso.example' },
+      });
+      expect(res.status).toBe(202);
+      const location = res.headers.get('location')!;
+      expect(location).toMatch(
+        /^https:\/\/graph\.contoso\.example\/v1\.0\/sites\/fwd\/operations\/contentTypeCopy(,|%2C)0x0120$/,
+      );
+      expect(res.headers.get('operation-location')).toBe(location);
+      const { op } = await pollUntilTerminal(location.replace('https://graph.contoso.example', s.url));
+      expect(op.resourceLocation).toBe('https://graph.contoso.example/v1.0/sites/fwd/contentTypes/0x0120');
+    } finally {
+      await s.close();
+    }
   });
 
   it('uses the configured public URL', async () => {

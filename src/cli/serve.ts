@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AuthConfig } from '../auth/config.js';
@@ -29,6 +30,12 @@ interface ServeFlags extends AuthCliFlags, StoreFlags, WorkerFlags {
   maxWait: string;
   directory?: string;
   tenant?: string;
+  trustProxy?: string;
+  maxConnections: string;
+  headersTimeoutMs: string;
+  requestTimeoutMs: string;
+  idleTimeoutMs?: string;
+  keepAliveTimeoutMs: string;
 }
 
 export function serveCommand(): Command {
@@ -72,6 +79,25 @@ export function serveCommand(): Command {
     .addOption(
       new Option('--tenant <tid>', 'tenant of --directory entries that name none').env('LONGRUN_TENANT'),
     )
+    .addOption(
+      new Option(
+        '--trust-proxy <value>',
+        "believe X-Forwarded-* from: 'true' (any proxy), a hop count, or addresses/CIDRs, comma-separated",
+      ).env('LONGRUN_TRUST_PROXY'),
+    )
+    .addOption(
+      new Option('--max-connections <n>', 'open connections at most')
+        .env('LONGRUN_MAX_CONNECTIONS')
+        .default('10000'),
+    )
+    .addOption(new Option('--headers-timeout-ms <ms>', 'time to receive request headers').default('10000'))
+    .addOption(new Option('--request-timeout-ms <ms>', 'time to receive a whole request').default('30000'))
+    .addOption(
+      new Option('--idle-timeout-ms <ms>', 'close connections silent this long (default: max wait + 30 s)'),
+    )
+    .addOption(
+      new Option('--keep-alive-timeout-ms <ms>', 'idle time between kept-alive requests').default('5000'),
+    )
     .addOption(new Option('--log-level <level>', 'pino log level').env('LONGRUN_LOG_LEVEL').default('info'))
     .addHelpText(
       'after',
@@ -93,6 +119,17 @@ Examples:
         store,
         security: securityFor(authConfig),
         publicUrl: flags.publicUrl,
+        trustProxy: trustProxyFlag(flags.trustProxy),
+        limits: {
+          maxConnections: integer('--max-connections', flags.maxConnections, 1, 1_000_000),
+          headersTimeoutMs: integer('--headers-timeout-ms', flags.headersTimeoutMs, 1, 3_600_000),
+          requestTimeoutMs: integer('--request-timeout-ms', flags.requestTimeoutMs, 1, 3_600_000),
+          idleTimeoutMs:
+            flags.idleTimeoutMs === undefined
+              ? undefined
+              : integer('--idle-timeout-ms', flags.idleTimeoutMs, 1, 86_400_000),
+          keepAliveTimeoutMs: integer('--keep-alive-timeout-ms', flags.keepAliveTimeoutMs, 1, 3_600_000),
+        },
         logger: { level: flags.logLevel },
         scenarios: parseScenarios(flags.scenarios),
         retryAfterSeconds: integer('--retry-after', flags.retryAfter, 0, 3600),
@@ -125,6 +162,23 @@ Examples:
         await node.close();
       });
     });
+}
+
+/** `--trust-proxy`: true/false, a hop count, or a list of addresses and CIDR ranges. */
+export function trustProxyFlag(value: string | undefined): boolean | number | string | undefined {
+  if (value === undefined || value === '' || value === 'false') return undefined;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return integer('--trust-proxy', value, 1, 100);
+  for (const entry of value.split(',')) {
+    const [address, prefix] = entry.trim().split('/');
+    if (isIP(address) === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
+      console.error(
+        `longrun: --trust-proxy: '${entry.trim()}' is not an address or CIDR range (nor true, false, a hop count)`,
+      );
+      process.exit(2);
+    }
+  }
+  return value;
 }
 
 /** Says how to authenticate: a ready-to-use dev token when the generated key is in use, a warning when auth is off. */

@@ -2,7 +2,13 @@
  * The Fastify application: Graph's headers and error envelope on every response, the operations routes
  * under /v1.0 and /beta, and health checks.
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { GraphError } from '../model/errors.js';
@@ -28,12 +34,56 @@ export interface AppOptions {
   retryAfterSeconds?: number;
   /** The longest `Prefer: wait=N` honoured, in seconds; default 60. */
   maxWaitSeconds?: number;
+  /**
+   * Which proxies' X-Forwarded-For/-Proto/-Host to believe (Fastify's trustProxy): false (the default: none),
+   * true (any), a hop count, or a comma-separated list of addresses and CIDR ranges. `publicUrl` wins over
+   * forwarded headers for the URLs longrun hands out.
+   */
+  trustProxy?: boolean | number | string;
+  /** Connection and timeout limits (docs/SECURITY.md); each has a safe default. */
+  limits?: ServerLimits;
   logger?: FastifyServerOptions['logger'];
   /** Log a line per request (default off). */
   logRequests?: boolean;
 }
 
 export const BODY_LIMIT = 1024 * 1024;
+
+export interface ServerLimits {
+  /** Time to receive a request's headers; default 10 s. */
+  headersTimeoutMs?: number;
+  /** Time to receive a whole request, headers and body; default 30 s. */
+  requestTimeoutMs?: number;
+  /**
+   * A connection with no traffic either way for this long is closed; default 30 s more than the longest
+   * `Prefer: wait` (a wait sends nothing until it answers; event streams send a keep-alive every 15 s).
+   */
+  idleTimeoutMs?: number;
+  /** How long a kept-alive connection waits for its next request; default 5 s. */
+  keepAliveTimeoutMs?: number;
+  /** Open connections at most; more are refused at once. Default 10,000. */
+  maxConnections?: number;
+}
+
+/** The limits in force: the options given, else the defaults. Checked, so a bad value fails at start. */
+export function serverLimits(limits: ServerLimits = {}, maxWaitSeconds = 60): Required<ServerLimits> {
+  const resolved = {
+    headersTimeoutMs: limits.headersTimeoutMs ?? 10_000,
+    requestTimeoutMs: limits.requestTimeoutMs ?? 30_000,
+    idleTimeoutMs: limits.idleTimeoutMs ?? (maxWaitSeconds + 30) * 1000,
+    keepAliveTimeoutMs: limits.keepAliveTimeoutMs ?? 5_000,
+    maxConnections: limits.maxConnections ?? 10_000,
+  };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new Error(`limits.${name} must be a positive integer (got ${String(value)}).`);
+    }
+  }
+  if (resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
+    throw new Error('limits.headersTimeoutMs must not be larger than limits.requestTimeoutMs.');
+  }
+  return resolved;
+}
 
 /**
  * Requests Node's HTTP parser refuses before Fastify sees them (a URL or headers over 16 KiB, broken
@@ -47,6 +97,40 @@ function hasNul(value: unknown): boolean {
     return Object.entries(value).some(([k, v]) => k.includes('\u0000') || hasNul(v));
   }
   return false;
+}
+
+/** How long the rest of a refused body is read and dropped before the connection is closed. */
+const LINGER_MS = 5_000;
+
+/**
+ * Lingering close, as nginx does it: a client still uploading a body that was refused (413) would get
+ * EPIPE/ECONNRESET, not the answer, if the connection closed at once. Instead the answer is sent on a
+ * connection that stays open while Node reads and drops the rest of the body; if the body hasn't ended
+ * LINGER_MS after the answer, the connection is closed anyway.
+ */
+function lingerOnBody(request: FastifyRequest, reply: FastifyReply): void {
+  if (request.raw.complete) return;
+  reply.removeHeader('connection'); // Fastify asks for Connection: close, which would reset the upload
+  reply.raw.once('finish', () => {
+    const timer = setTimeout(() => {
+      if (!request.raw.complete) request.raw.socket?.destroy();
+    }, LINGER_MS);
+    timer.unref();
+    request.raw.once('end', () => clearTimeout(timer));
+  });
+}
+
+/** Fastify's trustProxy for our option: a hop count becomes "the nearest n hops". */
+function trustedProxies(
+  value: AppOptions['trustProxy'],
+): boolean | string | ((a: string, hop: number) => boolean) {
+  if (typeof value === 'number') return (_address, hop) => hop < value;
+  return value ?? false;
+}
+
+function hasBody(headers: FastifyRequest['headers']): boolean {
+  const length = headers['content-length'];
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
 }
 
 function rejectMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex): void {
@@ -70,10 +154,22 @@ function rejectMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex): v
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const limits = serverLimits(options.limits, options.maxWaitSeconds ?? 60);
+  const security = options.security ?? OPEN_SECURITY;
   const app = Fastify({
+    // Slow or stalled clients can't hold connections: headers, whole requests and idle sockets are timed.
+    requestTimeout: limits.requestTimeoutMs,
+    // Node checks the header and request deadlines on this interval (30 s by default: too coarse).
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    },
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     logger: options.logger ?? false,
     bodyLimit: BODY_LIMIT,
-    trustProxy: true,
+    trustProxy: trustedProxies(options.trustProxy),
     genReqId: () => randomUUID(),
     // Graph's name for it; per-request logs are off by default (they cost more than the request).
     logController: new LogController({
@@ -88,6 +184,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       reply.header('request-id', request.id);
       return sendGraphError(request, reply, toGraphError(error));
     },
+  });
+
+  app.server.maxConnections = limits.maxConnections;
+
+  // A request with a body is authenticated before the body is read: an anonymous client can't make the
+  // server buffer up to the body limit, or hold a connection open by trickling a body.
+  app.addHook('onRequest', async (request) => {
+    if (security === OPEN_SECURITY || !hasBody(request.headers)) return;
+    await security.authenticate(request.headers.authorization);
   });
 
   // Only JSON bodies are accepted; without this, Fastify would parse text/plain into a string.
@@ -123,6 +228,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((error, request, reply) => {
     const graphError = toGraphError(error);
+    if (graphError.status === 413) lingerOnBody(request, reply);
     if (graphError.status === 503)
       request.log.warn({ reason: (error as Error).message }, 'store unavailable');
     else if (graphError.status >= 500) request.log.error({ err: error }, 'request failed');
@@ -158,12 +264,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   metricsPlugin(app, { service: options.service });
   metadataRoutes(app);
   openApiRoute(app);
-  batchRoutes(app, { security: options.security ?? OPEN_SECURITY });
+  batchRoutes(app, { security });
 
   if (options.subscriptions) {
     subscriptionsRoute(app, {
       subscriptions: options.subscriptions,
-      security: options.security ?? OPEN_SECURITY,
+      security,
       publicUrl: options.publicUrl?.replace(/\/$/, ''),
     });
   }
@@ -172,7 +278,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     operationsRoute(app, {
       version,
       service: options.service,
-      security: options.security ?? OPEN_SECURITY,
+      security,
       publicUrl: options.publicUrl?.replace(/\/$/, ''),
       retryAfterSeconds: options.retryAfterSeconds ?? 1,
       maxWaitSeconds: options.maxWaitSeconds ?? 60,

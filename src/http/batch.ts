@@ -21,6 +21,7 @@ import { GraphError, badRequest } from '../model/errors.js';
 import { API_VERSIONS, type ApiVersion } from '../model/types.js';
 import { BATCH_REQUEST, MAX_BATCH_REQUESTS } from './schemas.js';
 import type { Security } from './security.js';
+import { INNER_ORIGIN_HEADER, innerOrigin, origin } from './urls.js';
 
 interface BatchStep {
   id: string;
@@ -42,6 +43,7 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 /** Request headers a step can't set: the batch's own connection and credentials decide these. */
 const DROPPED_REQUEST_HEADERS = new Set([
   'authorization',
+  INNER_ORIGIN_HEADER,
   'host',
   'content-length',
   'transfer-encoding',
@@ -169,9 +171,9 @@ async function runStep(
   if (typeof clientRequestId === 'string' && headers['client-request-id'] === undefined) {
     headers['client-request-id'] = clientRequestId;
   }
-  // Absolute URLs in responses (Location, nextLink) name the host the batch was sent to.
+  // Absolute URLs in responses (Location, nextLink) name the origin the batch was sent to.
   headers.host = outer.host;
-  headers['x-forwarded-proto'] = outer.protocol;
+  headers[INNER_ORIGIN_HEADER] = innerOrigin(origin(outer, undefined));
 
   let payload: string | Buffer | undefined;
   if (step.body !== undefined) {
