@@ -61,6 +61,12 @@ async function open(): Promise<{ socket: Socket; received: () => string; closed:
 const within = <T>(promise: Promise<T>, ms: number) =>
   Promise.race([promise, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
 
+describe('start-up', () => {
+  it('warns that issuer and audience are not checked when only a secret is configured', () => {
+    expect(server.output()).toMatch(/tokens are accepted with ANY issuer \(iss\) and audience \(aud\)/);
+  });
+});
+
 describe('request limits (real process)', () => {
   it('answers an anonymous request with a body 401 before reading the body', async () => {
     const c = await open();

@@ -54,10 +54,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function startNode(dbFile: string, extra: Parameters<typeof createLongrun>[0] = {}) {
   const node = await createLongrun({ dbFile, security: securityFor(config), worker: false, ...extra });
   const url = await node.listen(0, '127.0.0.1');
-  const call = (token: string, method: string, path: string, body?: unknown) =>
+  const call = (
+    token: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) =>
     fetch(url + path, {
       method,
       headers: {
+        ...headers,
         authorization: `Bearer ${token}`,
         ...(body !== undefined && { 'content-type': 'application/json' }),
       },
@@ -121,6 +128,35 @@ describe('identity is the object id', () => {
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unauthenticated');
     }
+    await node.close();
+  });
+});
+
+describe("idempotency keys are the caller's own", () => {
+  it("one user's key neither blocks another's nor tells them it was used", async () => {
+    const { node, call } = await startNode(join(dir, 'idem.db'));
+    const [alice, bob] = await Promise.all(
+      [ALICE, BOB].map((oid) => sign({ scp: 'Community.ReadWrite.All', oid })),
+    );
+    const headers = { 'idempotency-key': 'shared-key' };
+    const start = (token: string, displayName: string) =>
+      call(
+        token,
+        'POST',
+        '/v1.0/employeeExperience/communities',
+        { displayName, description: 'x', privacy: 'private' },
+        headers,
+      );
+    const first = await start(alice, 'Alice community');
+    const other = await start(bob, 'Bob community');
+    expect(first.status).toBe(202);
+    expect(other.status).toBe(202);
+    expect(other.headers.get('location')).not.toBe(first.headers.get('location'));
+    // Each caller's own replay still finds their own operation.
+    const replay = await start(alice, 'Alice community');
+    expect(replay.headers.get('location')).toBe(first.headers.get('location'));
+    const reuse = await start(bob, 'Another');
+    expect(reuse.status).toBe(409);
     await node.close();
   });
 });

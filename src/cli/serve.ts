@@ -190,6 +190,16 @@ async function announceAuth(log: FastifyBaseLogger, config: AuthConfig, url: str
     return;
   }
   if (!config.devKeyFile) {
+    const unchecked = [!config.issuer && 'issuer (iss)', !config.audience && 'audience (aud)'].filter(
+      Boolean,
+    );
+    if (unchecked.length > 0) {
+      log.warn(
+        { unchecked },
+        `tokens are accepted with ANY ${unchecked.join(' and ')}: every token signed with this key is trusted ` +
+          'whatever it was issued for; set --auth-issuer and --auth-audience (LONGRUN_AUTH_ISSUER, LONGRUN_AUTH_AUDIENCE)',
+      );
+    }
     log.info(
       { jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience },
       'bearer tokens required',

@@ -244,8 +244,13 @@ export class OperationService {
     request: StartRequest,
     ctx: CallContext,
   ): Promise<{ record: OperationRecord; created: boolean }> {
-    if (request.idempotencyKey) {
-      const existing = await this.store.findByIdempotencyKey(ref.tenantId, request.idempotencyKey);
+    // A key is the caller's own, per collection: another caller's identical key is a different request, and
+    // learns nothing about it (docs/decisions/0009).
+    const idempotencyKey = request.idempotencyKey
+      ? JSON.stringify([ctx.actor, ref.scope, request.idempotencyKey])
+      : null;
+    if (idempotencyKey) {
+      const existing = await this.store.findByIdempotencyKey(ref.tenantId, idempotencyKey);
       if (existing) return { record: this.replay(existing, request), created: false };
     }
     const createdDateTime = now();
@@ -265,7 +270,7 @@ export class OperationService {
           maxAttempts: request.maxAttempts ?? 3,
           runAt: Date.now(),
           timeoutMs: request.timeoutMs ?? null,
-          idempotencyKey: request.idempotencyKey ?? null,
+          idempotencyKey,
           requestHash: request.requestHash ?? null,
           createdBy: ctx.actor,
         },
@@ -275,7 +280,7 @@ export class OperationService {
       return { record, created: true };
     } catch (e) {
       if (e instanceof DuplicateKeyError) {
-        if (request.idempotencyKey && e.existing.idempotencyKey === request.idempotencyKey) {
+        if (idempotencyKey && e.existing.idempotencyKey === idempotencyKey) {
           return { record: this.replay(e.existing, request), created: false };
         }
         throw conflict(`An operation with id '${e.key.id}' already exists.`, 'nameAlreadyExists');
