@@ -20,6 +20,7 @@ import { ChangeFeed } from './service/changes.js';
 import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './service/notification-url.js';
 import { OperationService } from './service/operation-service.js';
 import { SubscriptionService } from './service/subscription-service.js';
+import { createSecretBox } from './service/secret-box.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { OperationStore } from './store/store.js';
 
@@ -34,6 +35,12 @@ export interface LongrunOptions {
   trustProxy?: boolean | number | string;
   /** Connection and timeout limits; safe defaults (docs/SECURITY.md). */
   limits?: ServerLimits;
+  /**
+   * 32 bytes that seal secrets kept at rest (resetPassword's generated password, for replays). Nodes on one
+   * database should share it; default: a key of this process's own, so replays after a restart answer
+   * without the secret.
+   */
+  dataKey?: Uint8Array;
   retryAfterSeconds?: number;
   /** The longest `Prefer: wait=N` honoured (seconds); default 60. */
   maxWaitSeconds?: number;
@@ -107,6 +114,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     security,
     publicUrl: options.publicUrl,
     trustProxy: options.trustProxy,
+    secrets: options.dataKey ? createSecretBox(options.dataKey) : undefined,
     limits: options.limits,
     retryAfterSeconds: options.retryAfterSeconds,
     maxWaitSeconds: options.maxWaitSeconds,

@@ -50,7 +50,8 @@ beforeAll(async () => {
     '--scenarios',
     JSON.stringify({
       default: { durationMs: 400 },
-      contentTypeCopy: { durationMs: 1500 },
+      // Long enough that `ops watch` (a new process, slow on a loaded machine) connects while it runs.
+      contentTypeCopy: { durationMs: 5000 },
       roleManagementAlertRefresh: { durationMs: 20_000 },
     }),
   ]);

@@ -4,7 +4,7 @@
  * client can read.
  */
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,5 +132,49 @@ describe('request limits (real process)', () => {
     });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('requestEntityTooLarge');
+  });
+});
+
+describe('secrets at rest (real process)', () => {
+  it('creates data files 0600 in a 0700 folder and keeps no generated password in the clear', async () => {
+    const data = join(dir, 'fresh', 'data');
+    const args = ['--db', join(data, 'longrun.db'), '--no-workers', '--log-level', 'warn'];
+    let p = await startServerProcess(args);
+    try {
+      const config = await resolveAuthConfig({}, {}, data); // the dev key the server created
+      const admin = await mintToken(config, {
+        oid: 'ad000000-0000-4000-8000-0000000000ad',
+        scopes: ['UserAuthenticationMethod.ReadWrite.All'],
+        wids: ['62e90394-69f5-4237-9190-012177145e10'],
+      });
+      const reset = () =>
+        fetch(`${p.url}/v1.0/users/frank@contoso.com/authentication/methods/m1/resetPassword`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${admin}`, 'idempotency-key': 'reset-1' },
+        });
+      const first = await reset();
+      expect(first.status).toBe(202);
+      const { newPassword } = (await first.json()) as { newPassword: string };
+      expect(newPassword).toMatch(/.{8,}/);
+
+      expect(statSync(data).mode & 0o777).toBe(0o700);
+      for (const file of ['longrun.db', 'longrun.db-wal', 'longrun.db-shm', 'auth-dev-key.json']) {
+        expect(statSync(join(data, file)).mode & 0o777, file).toBe(0o600);
+      }
+      const onDisk = ['longrun.db', 'longrun.db-wal'].map((f) =>
+        readFileSync(join(data, f)).toString('latin1'),
+      );
+      expect(onDisk.some((bytes) => bytes.includes(newPassword))).toBe(false);
+
+      // A replay, also after a restart, answers with the same password (unsealed with the same key).
+      expect(((await (await reset()).json()) as { newPassword: string }).newPassword).toBe(newPassword);
+      p.child.kill('SIGKILL');
+      await waitForExit(p.child);
+      p = await startServerProcess(args);
+      expect(((await (await reset()).json()) as { newPassword: string }).newPassword).toBe(newPassword);
+    } finally {
+      p.child.kill('SIGKILL');
+      await waitForExit(p.child);
+    }
   });
 });

@@ -26,7 +26,7 @@ export async function loadOrCreateDevKey(dataDir: string): Promise<DevKey> {
   const file = join(dataDir, DEV_KEY_FILE_NAME);
   const existing = await readDevKey(file);
   if (existing) return { secret: existing, file };
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const jwk: DevKeyJwk = {
     kty: 'oct',
     alg: 'HS256',

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { AuthConfig } from '../auth/config.js';
 import { DEV_TOKEN_DEFAULTS, mintToken } from '../auth/tokens.js';
 import { createLongrun } from '../longrun.js';
+import { deriveDataKey, parseDataKey } from '../service/secret-box.js';
 import { addStoreOptions, storeFor, type StoreFlags } from './store-options.js';
 import {
   addWorkerOptions,
@@ -120,6 +121,7 @@ Examples:
         security: securityFor(authConfig),
         publicUrl: flags.publicUrl,
         trustProxy: trustProxyFlag(flags.trustProxy),
+        dataKey: dataKeyFor(authConfig),
         limits: {
           maxConnections: integer('--max-connections', flags.maxConnections, 1, 1_000_000),
           headersTimeoutMs: integer('--headers-timeout-ms', flags.headersTimeoutMs, 1, 3_600_000),
@@ -162,6 +164,16 @@ Examples:
         await node.close();
       });
     });
+}
+
+/**
+ * The key that seals secrets at rest: LONGRUN_DATA_KEY, else one derived from the HS256 token key (which
+ * every node verifying the same tokens shares), else none (a key of the process's own).
+ */
+function dataKeyFor(config: AuthConfig): Uint8Array | undefined {
+  const configured = process.env.LONGRUN_DATA_KEY;
+  if (configured) return parseDataKey(configured);
+  return config.mode === 'jwt' && config.secret ? deriveDataKey(config.secret) : undefined;
 }
 
 /** `--trust-proxy`: true/false, a hop count, or a list of addresses and CIDR ranges. */

@@ -9,7 +9,8 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from 'fastify';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createSecretBox, DATA_KEY_BYTES, type SecretBox } from '../service/secret-box.js';
 import type { Duplex } from 'node:stream';
 import { GraphError } from '../model/errors.js';
 import type { OperationService } from '../service/operation-service.js';
@@ -40,6 +41,8 @@ export interface AppOptions {
    * forwarded headers for the URLs longrun hands out.
    */
   trustProxy?: boolean | number | string;
+  /** Seals secrets kept for replays; default: a key of this process's own (lost at restart). */
+  secrets?: SecretBox;
   /** Connection and timeout limits (docs/SECURITY.md); each has a safe default. */
   limits?: ServerLimits;
   logger?: FastifyServerOptions['logger'];
@@ -156,6 +159,7 @@ function rejectMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex): v
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const limits = serverLimits(options.limits, options.maxWaitSeconds ?? 60);
   const security = options.security ?? OPEN_SECURITY;
+  const secrets = options.secrets ?? createSecretBox(randomBytes(DATA_KEY_BYTES));
   const app = Fastify({
     // Slow or stalled clients can't hold connections: headers, whole requests and idle sockets are timed.
     requestTimeout: limits.requestTimeoutMs,
@@ -282,6 +286,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       publicUrl: options.publicUrl?.replace(/\/$/, ''),
       retryAfterSeconds: options.retryAfterSeconds ?? 1,
       maxWaitSeconds: options.maxWaitSeconds ?? 60,
+      secrets,
     });
   }
   return app;

@@ -24,6 +24,7 @@ import { collectionContext, entityContext, renderOperation } from './render.js';
 import { resolveUserPath, type ResolvedPath } from './resolve.js';
 import { encodeSegment, origin } from './urls.js';
 import { matchAction, runAction, type RunActionOptions } from './actions/actions-route.js';
+import type { SecretBox } from '../service/secret-box.js';
 import type { Access, Security } from './security.js';
 
 export const ODATA_JSON =
@@ -39,6 +40,8 @@ export interface OperationsRouteOptions {
   retryAfterSeconds: number;
   /** The longest `Prefer: wait` honoured. */
   maxWaitSeconds: number;
+  /** Seals secrets an action must answer again on a replay (resetPassword's generated password). */
+  secrets: SecretBox;
 }
 
 const ALLOWED: Record<string, readonly string[]> = {

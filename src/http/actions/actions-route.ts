@@ -4,6 +4,7 @@
  * absolute `Location` and `Operation-Location` and a `Retry-After`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { SecretBox } from '../../service/secret-box.js';
 import { SITE_CREATION_SCOPE, family as familyDef } from '../../families/families.js';
 import { GraphError } from '../../model/errors.js';
 import { isTerminal } from '../../model/status.js';
@@ -54,6 +55,7 @@ export interface RunActionOptions {
   caller: Caller;
   serviceRoot: string;
   retryAfterSeconds: number;
+  secrets: SecretBox;
 }
 
 export async function runAction(
@@ -89,7 +91,8 @@ export async function runAction(
         input: {
           scenario: prepared.scenario,
           result: prepared.result,
-          responseBody: prepared.responseBody ?? null,
+          // Kept for replays, sealed: the database never holds a generated password in the clear.
+          sealedResponseBody: prepared.responseBody ? o.secrets.seal(prepared.responseBody) : null,
         },
         id,
         props: prepared.props,
@@ -100,25 +103,32 @@ export async function runAction(
     );
 
   let record;
+  let created = false;
   try {
-    ({ record } = await start(prepared.id));
+    ({ record, created } = await start(prepared.id));
   } catch (e) {
     if (!(e instanceof GraphError && e.code === 'nameAlreadyExists' && prepared.reuseActive && prepared.id))
       throw e;
     const existing = await o.service.store.get({ tenantId: ref.tenantId, scope: ref.scope, id: prepared.id });
     if (existing && !isTerminal(existing.status)) record = existing;
     // The earlier run is over: this start is a new operation with a distinct id.
-    else ({ record } = await start(`${prepared.id}:${Date.now().toString(36)}`));
+    else ({ record, created } = await start(`${prepared.id}:${Date.now().toString(36)}`));
   }
 
   const location = operationUrl(o.serviceRoot, prepared, record.id);
   reply.header('Location', location).header('Operation-Location', location);
   reply.header('Retry-After', String(o.retryAfterSeconds));
-  // A replay answers with the body the first request got (resetPassword's generated password).
-  const input = record.input as { responseBody?: Record<string, unknown> | null } | null;
-  const body = input?.responseBody ?? undefined;
+  // A replay answers with the body the first request got (resetPassword's generated password), unsealed;
+  // one sealed under another key (a node with another data key) is answered without it.
+  const body = created ? prepared.responseBody : replayedBody(record.input, o.secrets);
   if (body) return reply.code(202).type('application/json').send(JSON.stringify(body));
   return reply.code(202).send();
+}
+
+function replayedBody(input: unknown, secrets: SecretBox): Record<string, unknown> | undefined {
+  const sealed = (input as { sealedResponseBody?: unknown } | null)?.sealedResponseBody;
+  if (typeof sealed !== 'string') return undefined;
+  return secrets.open(sealed) as Record<string, unknown> | undefined;
 }
 
 function collectionOf(prepared: PreparedOperation, caller: Caller, version: ApiVersion): CollectionRef {

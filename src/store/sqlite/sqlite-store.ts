@@ -5,7 +5,7 @@
  * (group-commit.ts): a crash leaves no half a change, and no write is acknowledged before it commits.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { OperationEvent, OperationRecord, OperationView } from '../../model/operation.js';
 import type { FilterNode, ListQuery } from '../../model/query.js';
@@ -63,7 +63,12 @@ export class SqliteStore implements OperationStore {
   private readonly writes: GroupCommit;
 
   constructor(options: SqliteStoreOptions) {
-    if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
+    if (options.file !== ':memory:') {
+      // Operations are tenants' data: the folder longrun creates is the owner's alone, and so is the file
+      // (SQLite gives its -wal and -shm files the database file's mode).
+      mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
+      closeSync(openSync(options.file, 'a', 0o600));
+    }
     this.db = new Database(options.file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
