@@ -28,7 +28,7 @@ async function makeKey(kid: string, alg = 'RS256'): Promise<SigningKey> {
 const nowSec = () => Math.floor(Date.now() / 1000);
 
 function sign(key: SigningKey, claims: JWTPayload, withKid = true): Promise<string> {
-  return new SignJWT({ exp: nowSec() + 3600, ...claims })
+  return new SignJWT({ exp: nowSec() + 3600, tid: 'jwks-tenant', ...claims })
     .setProtectedHeader({ alg: key.alg, typ: 'JWT', ...(withKid && { kid: key.kid }) })
     .sign(key.privateKey);
 }

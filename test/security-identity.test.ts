@@ -250,81 +250,85 @@ describe('the user directory is shared and durable (PostgreSQL, two nodes)', () 
   const as = async (token: string, url: string, method: string, path: string) =>
     fetch(url + path, { method, headers: { authorization: `Bearer ${token}` } });
 
-  it('reset by UPN, restart, read by object id on a second node once an operator imported the pair', async () => {
-    const db = await freshDatabase('directory');
-    const secretConfig = await resolveAuthConfig({ authSecret: SECRET }, {}, dir);
-    const adminToken = await mintToken(secretConfig, {
-      tid: TENANT,
-      oid: 'ad000000-0000-4000-8000-0000000000ad',
-      scopes: ['UserAuthenticationMethod.ReadWrite.All'],
-      wids: [ADMIN_ROLE_TEMPLATE_IDS.authenticationAdministrator],
-    });
-    const a = await serve(db);
-    const reset = await as(
-      adminToken,
-      a.url,
-      'POST',
-      `/v1.0/users/${FRANK.upn}/authentication/methods/28c10230-6103-485e-b985-444c60001490/resetPassword`,
-    );
-    expect(reset.status).toBe(202);
-    const location = new URL(reset.headers.get('location')!);
-    const opId = decodeURIComponent(location.pathname.split('/').pop()!);
-    a.child.kill('SIGKILL');
-    await waitForExit(a.child);
+  it(
+    'reset by UPN, restart, read by object id on a second node once an operator imported the pair',
+    { timeout: 120_000 },
+    async () => {
+      const db = await freshDatabase('directory');
+      const secretConfig = await resolveAuthConfig({ authSecret: SECRET }, {}, dir);
+      const adminToken = await mintToken(secretConfig, {
+        tid: TENANT,
+        oid: 'ad000000-0000-4000-8000-0000000000ad',
+        scopes: ['UserAuthenticationMethod.ReadWrite.All'],
+        wids: [ADMIN_ROLE_TEMPLATE_IDS.authenticationAdministrator],
+      });
+      const a = await serve(db);
+      const reset = await as(
+        adminToken,
+        a.url,
+        'POST',
+        `/v1.0/users/${FRANK.upn}/authentication/methods/28c10230-6103-485e-b985-444c60001490/resetPassword`,
+      );
+      expect(reset.status).toBe(202);
+      const location = new URL(reset.headers.get('location')!);
+      const opId = decodeURIComponent(location.pathname.split('/').pop()!);
+      a.child.kill('SIGKILL');
+      await waitForExit(a.child);
 
-    // The operator loads the directory (CSV), with no server running.
-    const csv = join(dir, 'users.csv');
-    writeFileSync(csv, `id,userPrincipalName\n${FRANK.id},Frank@Contoso.com\n`);
-    const imported = await promisify(execFile)(process.execPath, [
-      CLI,
-      'users',
-      'import',
-      csv,
-      '--tenant',
-      TENANT,
-      '--postgres',
-      db,
-    ]);
-    expect(imported.stdout).toMatch(/1 users read, 1 pairs added or changed/);
+      // The operator loads the directory (CSV), with no server running.
+      const csv = join(dir, 'users.csv');
+      writeFileSync(csv, `id,userPrincipalName\n${FRANK.id},Frank@Contoso.com\n`);
+      const imported = await promisify(execFile)(process.execPath, [
+        CLI,
+        'users',
+        'import',
+        csv,
+        '--tenant',
+        TENANT,
+        '--postgres',
+        db,
+      ]);
+      expect(imported.stdout).toMatch(/1 users read, 1 pairs added or changed/);
 
-    const [b, c] = [await serve(db), await serve(db)];
-    for (const node of [b, c]) {
-      for (const key of [FRANK.id, FRANK.upn, 'FRANK@contoso.com']) {
-        const res = await as(
-          adminToken,
-          node.url,
-          'GET',
-          `/v1.0/users/${key}/authentication/operations/${opId}`,
-        );
-        expect(res.status, `${node.url} ${key}`).toBe(200);
+      const [b, c] = [await serve(db), await serve(db)];
+      for (const node of [b, c]) {
+        for (const key of [FRANK.id, FRANK.upn, 'FRANK@contoso.com']) {
+          const res = await as(
+            adminToken,
+            node.url,
+            'GET',
+            `/v1.0/users/${key}/authentication/operations/${opId}`,
+          );
+          expect(res.status, `${node.url} ${key}`).toBe(200);
+        }
       }
-    }
-    // Frank himself reads it through /me.
-    const frank = await mintToken(secretConfig, {
-      tid: TENANT,
-      oid: FRANK.id,
-      scopes: ['UserAuthenticationMethod.Read'],
-    });
-    expect((await as(frank, c.url, 'GET', `/v1.0/me/authentication/operations/${opId}`)).status).toBe(200);
+      // Frank himself reads it through /me.
+      const frank = await mintToken(secretConfig, {
+        tid: TENANT,
+        oid: FRANK.id,
+        scopes: ['UserAuthenticationMethod.Read'],
+      });
+      expect((await as(frank, c.url, 'GET', `/v1.0/me/authentication/operations/${opId}`)).status).toBe(200);
 
-    // A pair known before the reset files it under the object id at once: loaded at start with --directory.
-    const json = join(dir, 'users.json');
-    const GRACE = { id: '96ace000-0000-4000-8000-0000000096ac', userPrincipalName: 'grace@contoso.com' };
-    writeFileSync(json, JSON.stringify({ value: [{ ...GRACE, tenantId: TENANT }] }));
-    const d = await serve(db, ['--directory', json]);
-    const graceReset = await as(
-      adminToken,
-      d.url,
-      'POST',
-      `/v1.0/users/${GRACE.userPrincipalName}/authentication/methods/m1/resetPassword`,
-    );
-    expect(graceReset.status).toBe(202);
-    const graceOp = decodeURIComponent(
-      new URL(graceReset.headers.get('location')!).pathname.split('/').pop()!,
-    );
-    expect(
-      (await as(adminToken, b.url, 'GET', `/v1.0/users/${GRACE.id}/authentication/operations/${graceOp}`))
-        .status,
-    ).toBe(200);
-  });
+      // A pair known before the reset files it under the object id at once: loaded at start with --directory.
+      const json = join(dir, 'users.json');
+      const GRACE = { id: '96ace000-0000-4000-8000-0000000096ac', userPrincipalName: 'grace@contoso.com' };
+      writeFileSync(json, JSON.stringify({ value: [{ ...GRACE, tenantId: TENANT }] }));
+      const d = await serve(db, ['--directory', json]);
+      const graceReset = await as(
+        adminToken,
+        d.url,
+        'POST',
+        `/v1.0/users/${GRACE.userPrincipalName}/authentication/methods/m1/resetPassword`,
+      );
+      expect(graceReset.status).toBe(202);
+      const graceOp = decodeURIComponent(
+        new URL(graceReset.headers.get('location')!).pathname.split('/').pop()!,
+      );
+      expect(
+        (await as(adminToken, b.url, 'GET', `/v1.0/users/${GRACE.id}/authentication/operations/${graceOp}`))
+          .status,
+      ).toBe(200);
+    },
+  );
 });
