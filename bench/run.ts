@@ -399,6 +399,11 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
   const peers = [
     { system: 'graphile-worker', label: 'graphile-worker 0.18', module: 'graphile-worker' },
     { system: 'pg-boss', label: 'pg-boss 12.38', module: 'pg-boss' },
+    {
+      system: 'graphile-worker-best',
+      label: 'graphile-worker 0.18 (local queue, batched completion)',
+      module: 'graphile-worker',
+    },
   ];
   const runs: Record<string, EngineResult[]> = {};
   const skips: Record<string, string> = {};
@@ -428,7 +433,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
       skips[system] = (error as Error).message;
     }
   };
-  const order = ['longrun-postgres', 'graphile-worker', 'pg-boss', 'longrun-sqlite'];
+  const order = ['longrun-postgres', 'graphile-worker', 'graphile-worker-best', 'pg-boss', 'longrun-sqlite'];
   for (let r = 0; r < CONFIG.engineRounds; r++) {
     for (const system of r % 2 === 0 ? order : [...order].reverse()) await once(system);
   }
@@ -480,6 +485,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
     });
   };
   row('postgres', 'longrun-postgres', peers[0]);
+  row('postgres', 'longrun-postgres', peers[2]);
   row('postgres', 'longrun-postgres', peers[1]);
   const sqlite = best('longrun-sqlite');
   if (best(peers[0].system) || !sqlite) row('sqlite', 'longrun-sqlite', peers[0]);
