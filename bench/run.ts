@@ -17,6 +17,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.js';
 import type { BareResponse } from './target.js';
+import { renderChart } from './chart.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -679,6 +680,10 @@ const out = {
 };
 mkdirSync(outDir, { recursive: true });
 writeFileSync(`${outDir}/latest.json`, `${JSON.stringify(out, null, 2)}\n`);
+writeFileSync(
+  `${outDir}/latest.svg`,
+  renderChart(scenarios, `longrun bench, ${out.machine.mode} run, ${out.machine.date.slice(0, 10)}`),
+);
 
 // The table, once more, in one piece.
 const fmt = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toLocaleString('en'));
@@ -697,6 +702,6 @@ for (const s of scenarios) {
 console.log(
   `\n${quick ? 'quick' : 'full'} run: ${out.machine.seconds} s (${Object.entries(phases)
     .map(([k, v]) => `${k} ${v} s`)
-    .join(', ')}); wrote bench/out/latest.json`,
+    .join(', ')}); wrote bench/out/latest.json and bench/out/latest.svg`,
 );
 process.exit(0);
