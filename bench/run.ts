@@ -17,6 +17,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.js';
 import type { BareResponse } from './target.js';
+import { BENCH_SECRET } from './seed.js';
 import { renderChart } from './chart.js';
 
 const argv = process.argv.slice(2);
@@ -229,9 +230,21 @@ async function cannon(
   into.errors += result.errors + result.non2xx;
 }
 
-/** A short unmeasured run, so the first measured round doesn't pay for the JIT's warm-up. */
-const warm = (port: number, token?: string, path = '/v1.0/operations/bench-1') =>
-  cannon(port, token, { path }, emptyMeasure(), 0.3);
+/**
+ * Unmeasured rounds until the server is at its steady state (two rounds in a row within 5 % of each other,
+ * at most 20 rounds), so no measured round pays for the JIT's warm-up: without it, quick runs measured a
+ * third of what full runs did.
+ */
+async function warm(port: number, token?: string, path = '/v1.0/operations/bench-1'): Promise<void> {
+  let previous = 0;
+  for (let i = 0; i < 20; i++) {
+    const m = emptyMeasure();
+    await cannon(port, token, { path }, m, 0.5);
+    const current = rate(m);
+    if (previous > 0 && Math.abs(current - previous) <= 0.05 * Math.max(current, previous)) return;
+    previous = current;
+  }
+}
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const rate = (m: Measured) => m.requests / m.seconds;
@@ -273,7 +286,11 @@ async function setBare(bare: Child<{ port: number }>, response: BareResponse): P
   if (line.value !== 'ok') throw new Error('bare server did not take the response');
 }
 
-type Target = Child<{ port: number; token: string; ids: string[]; seedMs: number }>;
+type Target = Child<{ port: number; token: string; ids: string[]; seedMs: number; dbFile?: string }>;
+
+/** The floor server of bench/target.ts: the unavoidable work of a GET or PATCH, and nothing else. */
+const FLOOR_SCENARIOS = new Set(['GET one operation', 'PATCH one operation', 'PATCH, 1,000 operations']);
+const FLOOR_LABEL = 'floor: node:http + cached jose + one statement';
 
 function startTarget(label: string, store: Store, count: number, pgUrl?: string): Promise<Target> {
   return start(label, 'target.ts', ['longrun', store, String(count), pgUrl ?? '']);
@@ -341,22 +358,33 @@ async function httpScenarios(
   pgUrl?: string,
 ): Promise<void> {
   const t = await startTarget(`http-${store}`, store, BASE_OPS, pgUrl);
+  const floor = await start<{ port: number }>(`floor-${store}`, 'target.ts', [
+    'floor',
+    store,
+    store === 'postgres' ? pgUrl! : t.info.dbFile!,
+    BENCH_SECRET,
+  ]);
   try {
     await warm(t.info.port, t.info.token);
+    await warm(floor.info.port, t.info.token);
     for (const { name, load, note } of httpLoads(t.info.ids)) {
       const response = await capture(t.info.port, t.info.token, load);
       await setBare(bare, response);
       // The GET on SQLite also runs against bare Fastify: how far the framework alone gets.
       const reference = fastify && name === 'GET one operation' ? fastify : undefined;
       if (reference) await setBare(reference, response);
-      const [ours, base, framework] = await alternate(
+      const withFloor = FLOOR_SCENARIOS.has(name);
+      const [ours, base, ...others] = await alternate(
         [
           { port: t.info.port, token: t.info.token },
           { port: bare.info.port },
+          ...(withFloor ? [{ port: floor.info.port, token: t.info.token }] : []),
           ...(reference ? [{ port: reference.info.port }] : []),
         ],
         load,
       );
+      const floorMeasure = withFloor ? others.shift() : undefined;
+      const framework = others.shift();
       push(
         againstBare(
           name,
@@ -366,6 +394,12 @@ async function httpScenarios(
           `${note ? `${note}; ` : ''}${ours.errors ? `${ours.errors} errors; ` : ''}${CONFIG.rounds} × ${CONFIG.seconds} s alternating`,
         ),
       );
+      if (floorMeasure) {
+        push({
+          ...againstBare(name, store, ours, floorMeasure, "the ratio to the floor is longrun's own overhead"),
+          baseline: FLOOR_LABEL,
+        });
+      }
       if (framework) {
         push(
           againstBare(
@@ -379,6 +413,7 @@ async function httpScenarios(
       }
     }
   } finally {
+    await stop(floor);
     await stop(t);
   }
 }

@@ -11,6 +11,8 @@ import type pg from 'pg';
 import type { OperationStore } from '../src/store/store.js';
 
 export const TENANT = '00000000-0000-0000-0000-000000000001';
+/** The HS256 key of the bench's tokens (longrun and the floor server verify with it). */
+export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-hs256';
 export const SCOPE = 'operations';
 /** 2026-01-01T00:00:00Z in epoch ms. */
 const START_MS = Date.UTC(2026, 0, 1);

@@ -10,7 +10,12 @@
  *   It reads that response from stdin, one JSON line per change ({ status, headers, body }), and answers
  *   each line with "ok" on stdout. Prints { port } when ready.
  *
- * Both exit on SIGTERM (through process.exit, so `node --cpu-prof` writes its profile).
+ * - `target.ts floor <sqlite|postgres> <db file or url> <secret>`: the unavoidable work and nothing else, as a
+ *   careful hand-written server would do it: bare `node:http`, the HS256 token verified with jose once and
+ *   then found in a Map by its text, one prepared statement (better-sqlite3) or one named query (pg) to
+ *   read the row (GET) or update it (PATCH), and `JSON.stringify` of the row. Prints { port } when ready.
+ *
+ * All exit on SIGTERM (through process.exit, so `node --cpu-prof` writes its profile).
  */
 import Fastify from 'fastify';
 import { createServer } from 'node:http';
@@ -24,7 +29,7 @@ import { securityFor } from '../src/cli/auth-options.js';
 import { createLongrun } from '../src/longrun.js';
 import type { OperationStore } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { seed, TENANT } from './seed.js';
+import { BENCH_SECRET, seed, TENANT } from './seed.js';
 
 const [kind, ...args] = process.argv.slice(2);
 
@@ -66,15 +71,13 @@ if (kind === 'fastify') {
   server.listen(0, '127.0.0.1', () => {
     console.log(JSON.stringify({ port: (server.address() as { port: number }).port }));
   });
+} else if (kind === 'floor') {
+  await startFloor(args[0] as 'sqlite' | 'postgres', args[1], args[2]);
 } else if (kind === 'longrun') {
   const [storeKind, countText, pgUrl] = args;
   const count = Number(countText);
   const dir = mkdtempSync(join(tmpdir(), 'longrun-bench-'));
-  const config = await resolveAuthConfig(
-    { authSecret: 'bench-secret-that-is-long-enough-for-hs256' },
-    {},
-    dir,
-  );
+  const config = await resolveAuthConfig({ authSecret: BENCH_SECRET }, {}, dir);
   let store: OperationStore;
   if (storeKind === 'postgres') {
     const { PostgresStore } = await import('../src/store/postgres/postgres-store.js');
@@ -95,7 +98,8 @@ if (kind === 'fastify') {
   });
   const url = await node.listen(0, '127.0.0.1');
   const token = await mintToken(config, { ...DEV_TOKEN_DEFAULTS, tid: TENANT });
-  console.log(JSON.stringify({ port: Number(new URL(url).port), token, ids, seedMs }));
+  const dbFile = storeKind === 'postgres' ? undefined : join(dir, 'bench.db');
+  console.log(JSON.stringify({ port: Number(new URL(url).port), token, ids, seedMs, dbFile }));
   process.on('SIGTERM', () => {
     void node
       .close(1000)
@@ -108,4 +112,90 @@ if (kind === 'fastify') {
 } else {
   console.error(`usage: target.ts bare | longrun <sqlite|postgres> <count> [postgres-url]`);
   process.exit(2);
+}
+
+async function startFloor(store: 'sqlite' | 'postgres', db: string, secret: string): Promise<void> {
+  const { jwtVerify } = await import('jose');
+  const key = new TextEncoder().encode(secret);
+  const verified = new Map<string, Record<string, unknown>>();
+  const claimsOf = async (header: string | undefined) => {
+    const token = header?.slice(7) ?? '';
+    let claims = verified.get(token);
+    if (!claims) {
+      claims = (await jwtVerify(token, key)).payload as Record<string, unknown>;
+      verified.set(token, claims);
+    }
+    return claims;
+  };
+  const COLUMNS =
+    'id, type, status, created_at, last_action_at, resource_location, status_detail, props, version, seq';
+  let read: (tenant: string, id: string) => Promise<unknown>;
+  let update: (tenant: string, id: string, detail: string) => Promise<unknown>;
+  if (store === 'sqlite') {
+    const { default: Database } = await import('better-sqlite3');
+    const conn = new Database(db);
+    conn.pragma('journal_mode = WAL');
+    conn.pragma('synchronous = NORMAL');
+    conn.pragma('busy_timeout = 5000');
+    const get = conn.prepare(
+      `SELECT ${COLUMNS} FROM operations WHERE tenant_id = ? AND scope = 'operations' AND id = ?`,
+    );
+    const set = conn.prepare(
+      `UPDATE operations SET status_detail = ?, last_action_at = ?, version = version + 1
+       WHERE tenant_id = ? AND scope = 'operations' AND id = ? RETURNING ${COLUMNS}`,
+    );
+    read = async (tenant, id) => get.get(tenant, id);
+    update = async (tenant, id, detail) => set.get(detail, new Date().toISOString(), tenant, id);
+  } else {
+    const { default: pg } = await import('pg');
+    const pool = new pg.Pool({ connectionString: db, max: 10 });
+    read = async (tenant, id) =>
+      (
+        await pool.query({
+          name: 'floor_get',
+          text: `SELECT ${COLUMNS} FROM operations WHERE tenant_id = $1 AND scope = 'operations' AND id = $2`,
+          values: [tenant, id],
+        })
+      ).rows[0];
+    update = async (tenant, id, detail) =>
+      (
+        await pool.query({
+          name: 'floor_patch',
+          text: `UPDATE operations SET status_detail = $1, last_action_at = $2, version = version + 1
+                 WHERE tenant_id = $3 AND scope = 'operations' AND id = $4 RETURNING ${COLUMNS}`,
+          values: [detail, new Date().toISOString(), tenant, id],
+        })
+      ).rows[0];
+  }
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      try {
+        const claims = await claimsOf(req.headers.authorization);
+        const id = decodeURIComponent((req.url ?? '').split('?')[0].split('/').pop() ?? '');
+        const tenant = String(claims.tid);
+        const row =
+          req.method === 'PATCH'
+            ? await update(
+                tenant,
+                id,
+                (JSON.parse(Buffer.concat(chunks).toString()) as { statusDetail: string }).statusDetail,
+              )
+            : await read(tenant, id);
+        const body = JSON.stringify(row ?? null);
+        res.writeHead(row ? 200 : 404, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        });
+        res.end(body);
+      } catch {
+        res.writeHead(401).end();
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1', () => {
+    console.log(JSON.stringify({ port: (server.address() as { port: number }).port }));
+  });
+  process.on('SIGTERM', () => process.exit(0));
 }
