@@ -10,6 +10,13 @@
  * `dependsOn` (earlier ids only) runs after those, and gets `424 Failed Dependency` if any of them did not
  * succeed (2xx).
  *
+ * A step's url is resolved the way a browser would (WHATWG URL, against `http://x/{version}/`) and the result
+ * must stay under the version root and not be `$batch` again; control characters are refused first, since
+ * URL parsing silently drops tabs and newlines (`/.\t./metrics` would otherwise become `/metrics`). A step
+ * runs inside a batch context (batch-context.ts): event streams refuse to start there, `Prefer: wait` is
+ * capped at MAX_BATCH_WAIT_SECONDS, and when the batch's client goes away every running step is aborted and
+ * no further step starts.
+ *
  * Bodies follow the OData JSON batch format: JSON media types carry JSON, `text/*` a string, anything else
  * a base64 string. A request body without a Content-Type is JSON; given as a string, it is base64-encoded
  * JSON (what Microsoft Graph's TypeScript SDK sends).
@@ -19,6 +26,8 @@ import { Value } from '@sinclair/typebox/value';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GraphError, badRequest } from '../model/errors.js';
 import { API_VERSIONS, type ApiVersion } from '../model/types.js';
+import { runInBatch } from './batch-context.js';
+import { parsePrefer } from './prefer.js';
 import { BATCH_REQUEST, MAX_BATCH_REQUESTS } from './schemas.js';
 import type { Security } from './security.js';
 import { INNER_ORIGIN_HEADER, innerOrigin, origin } from './urls.js';
@@ -58,6 +67,16 @@ const DROPPED_RESPONSE_HEADERS = new Set([
   'date',
 ]);
 
+/**
+ * The longest `Prefer: wait` a step may ask for. The whole batch answers only when its slowest step has,
+ * and 20 held steps per batch would multiply what one connection can hold open; a client that wants a long
+ * wait sends that read on its own.
+ */
+export const MAX_BATCH_WAIT_SECONDS = 5;
+/** C0 and C1 controls and DEL: URL parsing drops some (tab, CR, LF) and trims others, so none may pass. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
 const isJsonType = (type: string) => /^application\/(?:[\w.+-]*\+)?json\b/i.test(type);
 const isTextType = (type: string) => /^text\//i.test(type);
 
@@ -71,7 +90,20 @@ export function batchRoutes(app: FastifyInstance, options: BatchOptions): void {
     app.post(`/${version}/$batch`, async (request, reply) => {
       await options.security.authenticate(request.headers.authorization); // 401 for the whole batch
       const steps = checkBatch(request.body);
-      const responses = await runBatch(app, request, version, steps);
+      // The client leaving (the response closes before it was finished) aborts the steps still running.
+      const abandoned = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) abandoned.abort();
+      };
+      reply.raw.once('close', onClose);
+      let responses: BatchResponseStep[];
+      try {
+        responses = await runInBatch({ signal: abandoned.signal }, () =>
+          runBatch(app, request, version, steps, abandoned.signal),
+        );
+      } finally {
+        reply.raw.off('close', onClose);
+      }
       return reply.code(200).type('application/json').send(JSON.stringify({ responses }));
     });
   }
@@ -114,6 +146,7 @@ async function runBatch(
   outer: FastifyRequest,
   version: ApiVersion,
   steps: BatchStep[],
+  signal: AbortSignal,
 ): Promise<BatchResponseStep[]> {
   const results = new Map<string, Promise<BatchResponseStep>>();
   for (const step of steps) {
@@ -122,6 +155,14 @@ async function runBatch(
       step.id,
       (async () => {
         const done = await Promise.all(dependencies);
+        if (signal.aborted) {
+          // Never sent (its client is gone); 499 is what proxies log for a request its client abandoned.
+          return errorStep(
+            step,
+            outer,
+            new GraphError(499, 'clientClosedRequest', 'The batch was abandoned.'),
+          );
+        }
         const failed = done.find((r) => r.status < 200 || r.status > 299);
         if (failed) {
           return errorStep(
@@ -131,7 +172,7 @@ async function runBatch(
           );
         }
         try {
-          return await runStep(app, outer, version, step);
+          return await runStep(app, outer, version, step, signal);
         } catch (error) {
           if (error instanceof GraphError) return errorStep(step, outer, error);
           outer.log.error({ err: error, batchRequest: step.id }, 'batch request failed');
@@ -152,13 +193,9 @@ async function runStep(
   outer: FastifyRequest,
   version: ApiVersion,
   step: BatchStep,
+  signal: AbortSignal,
 ): Promise<BatchResponseStep> {
-  const url = step.url.startsWith('/') ? step.url : `/${step.url}`;
-  if (/^\/\/|^\/?[a-z][a-z0-9+.-]*:\/\//i.test(step.url)) {
-    throw badRequest(`The url '${step.url}' must be relative to /${version}, e.g. '/operations/{id}'.`);
-  }
-  if (/^\/\$batch(?:[/?]|$)/.test(url)) throw badRequest('A batch cannot contain another $batch.');
-  checkPath(url.split(/[?#]/, 1)[0], step.url);
+  const target = stepTarget(step.url, version);
 
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(step.headers ?? {})) {
@@ -174,6 +211,13 @@ async function runStep(
   // Absolute URLs in responses (Location, nextLink) name the origin the batch was sent to.
   headers.host = outer.host;
   headers[INNER_ORIGIN_HEADER] = innerOrigin(origin(outer, undefined));
+
+  const wait = parsePrefer(headers.prefer).wait;
+  if (wait !== undefined && wait > MAX_BATCH_WAIT_SECONDS) {
+    throw badRequest(
+      `A request in a batch can wait at most ${MAX_BATCH_WAIT_SECONDS} seconds (Prefer: wait=${wait}); send a longer wait as a request of its own.`,
+    );
+  }
 
   let payload: string | Buffer | undefined;
   if (step.body !== undefined) {
@@ -192,9 +236,10 @@ async function runStep(
 
   const response = await app.inject({
     method: step.method.toUpperCase() as 'GET',
-    url: `/${version}${url}`,
+    url: target,
     headers,
     payload,
+    signal,
   });
 
   const out: BatchResponseStep = { id: step.id, status: response.statusCode, headers: {} };
@@ -220,11 +265,48 @@ async function runStep(
 }
 
 /**
- * The path stays under the version root: no `.`/`..` segments (plain or percent-encoded) or backslashes,
- * which URL parsing would resolve to elsewhere; and it must be valid percent-encoding.
+ * The path and query a step's url stands for, resolved against the version root as a URL parser would; it
+ * must stay under `/{version}/` and must not name `$batch` (in any spelling the router might accept:
+ * percent-encoded, another case, `;` parameters, trailing slashes).
+ */
+function stepTarget(given: string, version: ApiVersion): string {
+  if (CONTROL_CHARACTERS.test(given)) {
+    throw badRequest('The url of a batch request must not contain control characters (tab, newline, ...).');
+  }
+  if (given.trim() !== given) {
+    throw badRequest(`The url '${given}' must not start or end with spaces.`);
+  }
+  if (given.includes('\\')) throw badRequest(`The url '${given}' must not contain backslashes.`);
+  if (/^\/\/|^\/?[a-z][a-z0-9+.-]*:\/\//i.test(given)) {
+    throw badRequest(`The url '${given}' must be relative to /${version}, e.g. '/operations/{id}'.`);
+  }
+  const root = `/${version}/`;
+  const base = new URL(`http://x${root}`);
+  let resolved: URL;
+  try {
+    resolved = new URL(given.startsWith('/') ? given.slice(1) : given, base);
+  } catch {
+    throw badRequest(`The url '${given}' is not a valid relative url.`);
+  }
+  if (resolved.origin !== base.origin || !resolved.pathname.startsWith(root)) {
+    throw badRequest(`The url '${given}' must stay under /${version}/, e.g. '/operations/{id}'.`);
+  }
+  const rest = resolved.pathname.slice(root.length);
+  checkPath(rest, given);
+  const first = decodeURIComponent(rest.split('/', 1)[0]).split(';', 1)[0].toLowerCase();
+  if (first === '$batch') throw badRequest('A batch cannot contain another $batch.');
+  // The query as given (the parser's percent-encoding of quotes and spaces would change nothing for the
+  // routes, but the step should reach them as it was written); no fragment.
+  const beforeHash = given.split('#', 1)[0];
+  const q = beforeHash.indexOf('?');
+  return resolved.pathname + (q < 0 ? '' : beforeHash.slice(q));
+}
+
+/**
+ * No `.`/`..` segments may remain (percent-encoded ones the router would decode), and the path must be
+ * valid percent-encoding.
  */
 function checkPath(path: string, given: string): void {
-  if (path.includes('\\')) throw badRequest(`The url '${given}' must not contain backslashes.`);
   for (const segment of path.split('/')) {
     let decoded: string;
     try {
