@@ -4,17 +4,38 @@
  * event's sequence number so a client reconnecting with `Last-Event-ID` gets what it missed — from the
  * history, so this holds across restarts and nodes — and a comment every 15 s to keep proxies from closing
  * an idle stream.
+ *
+ * A stream is a read that goes on, so it lasts no longer than the token that opened it: at the instant the
+ * token stops verifying (its `exp` plus the verifier's clock tolerance) the stream ends with a comment
+ * saying why, and the client reconnects with a fresh token (resuming from `Last-Event-ID`). Streams are
+ * refused inside a `$batch`, whose steps are buffered whole and so could never end.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULT_CLOCK_TOLERANCE_SEC } from '../auth/config.js';
+import type { Principal } from '../auth/principal.js';
 import { badRequest } from '../model/errors.js';
 import type { OperationRecord } from '../model/operation.js';
 import type { OperationChange } from '../service/changes.js';
 import type { CollectionRef, OperationService } from '../service/operation-service.js';
+import { currentBatch } from './batch-context.js';
 
 export const KEEPALIVE_MS = 15_000;
 const REPLAY_LIMIT = 1000;
 /** After the settle time of the PostgreSQL event horizon (2 s). */
 const SECOND_PASS_MS = 2500;
+/** setTimeout's largest delay; a later deadline is re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The last thing an expired stream sends: a comment, which EventSource ignores but a person reading sees. */
+export const TOKEN_EXPIRED_COMMENT = ': the access token expired; reconnect with a new token\n\n';
+
+/**
+ * The instant from which the caller's token no longer verifies (epoch ms): its `exp` plus the clock
+ * tolerance the verifier applies (auth/config.ts). Infinity when auth is off or the token has no `exp`.
+ */
+export function tokenValidUntil(principal: Principal | undefined): number {
+  if (!principal) return Infinity;
+  return principal.expiresAt + DEFAULT_CLOCK_TOLERANCE_SEC * 1000;
+}
 
 export interface StreamOptions {
   service: OperationService;
@@ -22,6 +43,8 @@ export interface StreamOptions {
   /** One operation; the whole collection when undefined. */
   id?: string;
   render(record: OperationRecord): unknown;
+  /** Epoch ms at which the stream ends because its token has expired (tokenValidUntil); default never. */
+  validUntil?: number;
 }
 
 export async function streamEvents(
@@ -29,6 +52,11 @@ export async function streamEvents(
   reply: FastifyReply,
   o: StreamOptions,
 ): Promise<void> {
+  if (currentBatch()) {
+    throw badRequest(
+      'An event stream cannot be read inside a $batch (its response would never end); open it on its own.',
+    );
+  }
   const lastEventId = parseLastEventId(request.headers['last-event-id']);
   const { service, ref } = o;
   if (o.id !== undefined) await service.get(ref, o.id); // 404 before the stream starts
@@ -69,10 +97,30 @@ export async function streamEvents(
     'x-accel-buffering': 'no',
     'request-id': request.id,
   });
-  out.write('retry: 2000\n\n');
-  const keepalive = setInterval(() => out.write(': keep-alive\n\n'), KEEPALIVE_MS);
+  // Once the stream has ended (token expired, shutdown), late replays and changes are dropped, not written
+  // after the end (which would be an error on the response).
+  const emit = (text: string) => {
+    if (!out.writableEnded && !out.destroyed) out.write(text);
+  };
+  const finish = (last?: string) => {
+    if (!out.writableEnded && !out.destroyed) out.end(last);
+  };
+  emit('retry: 2000\n\n');
+  const keepalive = setInterval(() => emit(': keep-alive\n\n'), KEEPALIVE_MS);
+  let expiry: NodeJS.Timeout | undefined;
+  const validUntil = o.validUntil ?? Infinity;
+  const armExpiry = () => {
+    const remaining = validUntil - Date.now();
+    if (remaining <= 0) {
+      close();
+      void queue.then(() => finish(TOKEN_EXPIRED_COMMENT));
+    } else {
+      expiry = setTimeout(armExpiry, Math.min(remaining, MAX_TIMER_MS));
+    }
+  };
   const close = () => {
     clearInterval(keepalive);
+    clearTimeout(expiry);
     for (const timer of catchUpTimers) clearTimeout(timer);
     unsubscribe();
     unsubscribeResync();
@@ -81,7 +129,7 @@ export async function streamEvents(
   /** Ends the stream from this side: the node is shutting down. */
   function end(): void {
     close();
-    void queue.then(() => out.end());
+    void queue.then(() => finish());
   }
 
   const write = (eventSeq: number | undefined, record: OperationRecord) => {
@@ -91,9 +139,7 @@ export async function streamEvents(
       if (sent.size > 10_000) sent.delete(sent.values().next().value as number);
       if (eventSeq > highest) highest = eventSeq;
     }
-    out.write(
-      `${eventSeq !== undefined ? `id: ${eventSeq}\n` : ''}data: ${JSON.stringify(o.render(record))}\n\n`,
-    );
+    emit(`${eventSeq !== undefined ? `id: ${eventSeq}\n` : ''}data: ${JSON.stringify(o.render(record))}\n\n`);
   };
 
   // Serialize sends: a change from another node needs a read, and events must keep their order. A step
@@ -106,10 +152,11 @@ export async function streamEvents(
     });
     return queue;
   }
+  if (validUntil !== Infinity) armExpiry();
   function send(change: OperationChange): Promise<void> {
     return enqueue(async () => {
       if (change.kind === 'deleted') {
-        out.write(`event: deleted\ndata: ${JSON.stringify({ id: change.id })}\n\n`);
+        emit(`event: deleted\ndata: ${JSON.stringify({ id: change.id })}\n\n`);
         return;
       }
       const record = change.record ?? (await service.store.get(change));

@@ -15,7 +15,7 @@ import {
   type OperationService,
 } from '../service/operation-service.js';
 import { waitForStatusChange } from '../service/wait.js';
-import { streamEvents } from './event-stream.js';
+import { streamEvents, tokenValidUntil } from './event-stream.js';
 import { cursorFor } from '../store/sql/query-sql.js';
 import { encodeSkiptoken } from './odata/skiptoken.js';
 import { nextLinkQuery, parseQueryOptions } from './odata/options.js';
@@ -108,6 +108,7 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
         includeUnknownEnumMembers: prefs.includeUnknownEnumMembers,
       };
       const h = new Handler(service, request, reply, resolved, ref, ctx, prefs, serviceRoot, search, options);
+      h.tokenValidUntil = tokenValidUntil(caller.principal); // an event stream ends with its token
       return h.dispatch(method);
     },
   });
@@ -148,6 +149,7 @@ function startAction(
 /** One request's work; a class only to keep the many per-request values out of every signature. */
 class Handler {
   private readonly applied: string[] = [];
+  tokenValidUntil = Infinity;
 
   constructor(
     private readonly service: OperationService,
@@ -282,6 +284,7 @@ class Handler {
       service: this.service,
       ref: this.ref,
       id,
+      validUntil: this.tokenValidUntil,
       render: (record) =>
         renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers }),
     });
