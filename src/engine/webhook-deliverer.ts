@@ -11,6 +11,7 @@ import { visibleStatusName } from '../model/status.js';
 import { fromEpochMs } from '../model/time.js';
 import { OPERATION_TYPES } from '../model/types.js';
 import { checkNotificationUrl, type WebhookPolicy } from '../service/notification-url.js';
+import { postWebhook } from '../service/webhook-request.js';
 import type { OperationService } from '../service/operation-service.js';
 import type { SubscriptionService } from '../service/subscription-service.js';
 import type { SubscriptionRecord } from '../store/subscriptions.js';
@@ -22,8 +23,10 @@ export interface DelivererOptions {
   /** Backoff after a failed delivery: base and cap; defaults 1 s and 10 min. */
   retryBaseMs?: number;
   retryCapMs?: number;
-  /** Per-request time limit; default 10 s. */
+  /** Per-request time limit (connect, headers and body together); default 10 s. */
   timeoutMs?: number;
+  /** Most bytes of a receiver's response body read before the connection is dropped; default 4096. */
+  maxResponseBytes?: number;
   batchSize?: number;
   /** Called after each attempt (metrics). */
   onDelivery?: (outcome: 'delivered' | 'failed', count: number) => void;
@@ -114,15 +117,15 @@ export class WebhookDeliverer {
     }
     let ok = false;
     try {
-      await checkNotificationUrl(sub.notificationUrl, this.policy); // DNS may have changed since creation
-      const res = await fetch(sub.notificationUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
+      // Checked again (DNS may have changed since creation), and sent to the addresses this check saw.
+      const url = await checkNotificationUrl(sub.notificationUrl, this.policy);
+      // The status decides; the body is read only up to the limit, then the connection is dropped.
+      const res = await postWebhook(url, {
         body: JSON.stringify({ value: notifications }),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+        contentType: 'application/json',
+        timeoutMs: this.options.timeoutMs,
+        maxResponseBytes: this.options.maxResponseBytes,
       });
-      await res.arrayBuffer().catch(() => undefined);
       ok = res.status >= 200 && res.status < 300;
     } catch {
       ok = false;

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { badRequest, notFound } from '../model/errors.js';
 import { normalizeTimestamp, now, toEpochMs } from '../model/time.js';
 import type { SubscriptionRecord, SubscriptionStore } from '../store/subscriptions.js';
-import { checkNotificationUrl, type WebhookPolicy } from './notification-url.js';
+import { CheckedNotificationUrl, checkNotificationUrl, type WebhookPolicy } from './notification-url.js';
+import { postWebhook } from './webhook-request.js';
 
 export const CHANGE_TYPES = ['created', 'updated', 'deleted'] as const;
 /** Graph caps subscription lifetimes per resource; longrun allows up to 30 days. */
@@ -174,21 +175,21 @@ function checkExpiration(value: unknown): number {
 
 /**
  * Graph's validation handshake: POST {notificationUrl}?validationToken=… and expect, within 10 seconds, a
- * 200 whose plain-text body is the token.
+ * 200 whose plain-text body is the token. The request goes to the addresses the URL's check resolved, and
+ * reads at most a few KB of the answer (webhook-request.ts): a token is about 50 bytes.
  */
-async function validateEndpoint(url: URL): Promise<void> {
+async function validateEndpoint(url: CheckedNotificationUrl): Promise<void> {
   const token = `Validation: ${randomUUID()}`;
-  const target = new URL(url);
+  const target = new CheckedNotificationUrl(url, url.addresses);
   target.searchParams.set('validationToken', token);
   let ok = false;
   try {
-    const res = await fetch(target, {
-      method: 'POST',
-      headers: { 'content-type': 'text/plain; charset=utf-8' },
-      redirect: 'manual',
-      signal: AbortSignal.timeout(VALIDATION_TIMEOUT_MS),
+    const res = await postWebhook(target, {
+      body: '',
+      contentType: 'text/plain; charset=utf-8',
+      timeoutMs: VALIDATION_TIMEOUT_MS,
     });
-    ok = res.status === 200 && (await res.text()) === token;
+    ok = res.status === 200 && !res.truncated && res.body === token;
   } catch {
     ok = false;
   }
