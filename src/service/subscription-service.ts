@@ -189,7 +189,7 @@ async function validateEndpoint(url: CheckedNotificationUrl): Promise<void> {
       contentType: 'text/plain; charset=utf-8',
       timeoutMs: VALIDATION_TIMEOUT_MS,
     });
-    ok = res.status === 200 && !res.truncated && res.body === token;
+    ok = res.status === 200 && res.complete && res.body === token;
   } catch {
     ok = false;
   }

@@ -5,9 +5,10 @@
  * subscription, so it must not be able to hold a connection open, or make this process buffer its answer:
  *
  * - the whole exchange (connect, send, response headers, response body) has one deadline, `timeoutMs`, so
- *   a receiver that never answers, or trickles its headers or its body, is cut off at that point;
+ *   a receiver that never answers, or trickles its headers or its body, is cut off at that point: before
+ *   the status line that is a failure; after it, the response counts with the body it had so far;
  * - at most `maxResponseBytes` of the response body are read; a body announced or found to be longer is
- *   not read further and the connection is destroyed (the status still counts);
+ *   not read further and the connection is destroyed (the status still counts, the body is incomplete);
  * - redirects are not followed (a 3xx is not a 2xx), and no connection is kept or reused (`agent: false`),
  *   so each request connects to addresses checked just before it.
  */
@@ -33,8 +34,8 @@ export interface WebhookResponse {
   status: number;
   /** The response body as text, at most maxResponseBytes of it. */
   body: string;
-  /** True when the body was longer than maxResponseBytes (and the connection was dropped). */
-  truncated: boolean;
+  /** False when the body was cut off: longer than maxResponseBytes, or still coming at the deadline. */
+  complete: boolean;
 }
 
 /** Rejects on a connection error or when the deadline passes; resolves with whatever status came back. */
@@ -59,8 +60,10 @@ export function postWebhook(url: CheckedNotificationUrl, o: WebhookRequest): Pro
       agent: false,
       lookup: url.addresses ? pinnedLookup(url.addresses) : undefined,
     });
+    let cutOff: (() => void) | undefined; // set once the status line is in
     const deadline = setTimeout(() => {
-      req.destroy(new Error(`The notification URL did not answer within ${timeoutMs} ms.`));
+      if (cutOff) cutOff();
+      else req.destroy(new Error(`The notification URL did not answer within ${timeoutMs} ms.`));
     }, timeoutMs);
     const fail = (error: Error) => {
       clearTimeout(deadline);
@@ -72,17 +75,19 @@ export function postWebhook(url: CheckedNotificationUrl, o: WebhookRequest): Pro
       const chunks: Buffer[] = [];
       let size = 0;
       let done = false;
-      const finish = (truncated: boolean) => {
+      const finish = (complete: boolean) => {
         if (done) return;
         done = true;
         clearTimeout(deadline);
         req.off('error', fail);
         req.on('error', () => {}); // the destroy below may still report on the socket
-        if (truncated) req.destroy();
-        resolve({ status, body: Buffer.concat(chunks).toString('utf8').slice(0, maxBytes), truncated });
+        res.on('error', () => {});
+        if (!complete) req.destroy();
+        resolve({ status, body: Buffer.concat(chunks).toString('utf8'), complete });
       };
+      cutOff = () => finish(false);
       if (Number(res.headers['content-length']) > maxBytes) {
-        finish(true);
+        finish(false);
         return;
       }
       res.on('data', (chunk: Buffer) => {
@@ -91,14 +96,14 @@ export function postWebhook(url: CheckedNotificationUrl, o: WebhookRequest): Pro
         if (chunk.length > room) {
           chunks.push(chunk.subarray(0, room));
           size = maxBytes;
-          finish(true);
+          finish(false);
           return;
         }
         chunks.push(chunk);
         size += chunk.length;
       });
-      res.once('end', () => finish(false));
-      res.once('error', fail);
+      res.once('end', () => finish(true));
+      res.once('error', () => finish(false)); // the connection broke mid-body
     });
     req.end(payload);
   });
