@@ -220,6 +220,7 @@ describe('streams and long waits inside a batch', () => {
         }),
       }).catch(() => undefined);
       await until(() => waiting === 1);
+      expect(released).toBe(0); // the step is holding the read
       controller.abort();
       await pending;
       await until(() => released === 1 && settled === 1);

@@ -175,6 +175,7 @@ async function runBatch(
           return await runStep(app, outer, version, step, signal);
         } catch (error) {
           if (error instanceof GraphError) return errorStep(step, outer, error);
+          if (signal.aborted) return abandonedStep(step, outer); // the inject was aborted: not a failure
           outer.log.error({ err: error, batchRequest: step.id }, 'batch request failed');
           return errorStep(
             step,
@@ -318,6 +319,11 @@ function checkPath(path: string, given: string): void {
       throw badRequest(`The url '${given}' must not contain '.' or '..' segments.`);
     }
   }
+}
+
+/** A step whose batch's client is gone: never sent; 499 is what proxies log for an abandoned request. */
+function abandonedStep(step: BatchStep, outer: FastifyRequest): BatchResponseStep {
+  return errorStep(step, outer, new GraphError(499, 'clientClosedRequest', 'The batch was abandoned.'));
 }
 
 /** A step answered without running it (a failed dependency, a url that can't be run), in Graph's envelope. */
