@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkDelivererOptions } from '../src/engine/webhook-deliverer.js';
 import { CheckedNotificationUrl } from '../src/service/notification-url.js';
 import { postWebhook } from '../src/service/webhook-request.js';
 import { startServerProcess, waitForExit, type ServerProcess } from './support/process.js';
@@ -258,6 +259,18 @@ describe('webhook receivers (in-process server, real HTTP)', () => {
     const res = await postWebhook(url, { body: '{}', contentType: 'application/json' });
     expect(res).toEqual({ status: 202, body: 'ok', complete: true });
     expect(seen).toEqual([`rebind.invalid:${port}`]);
+  });
+});
+
+describe('webhook limits as library options', () => {
+  it('refuses a timeout or a read limit out of range, naming the option and the rule', () => {
+    expect(() => checkDelivererOptions({ maxResponseBytes: 0 })).toThrow(
+      'The option webhooks.maxResponseBytes must be an integer from 1 to 1048576.',
+    );
+    expect(() => checkDelivererOptions({ timeoutMs: -1 })).toThrow(
+      'The option webhooks.timeoutMs must be an integer from 1 to 600000.',
+    );
+    expect(() => checkDelivererOptions({ timeoutMs: 2000, maxResponseBytes: 8192 })).not.toThrow();
   });
 });
 

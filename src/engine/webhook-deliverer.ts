@@ -44,7 +44,9 @@ export class WebhookDeliverer {
     private readonly operations: OperationService,
     private readonly policy: WebhookPolicy,
     private readonly options: DelivererOptions = {},
-  ) {}
+  ) {
+    checkDelivererOptions(options);
+  }
 
   start(): void {
     this.unsubscribe = this.operations.changes.subscribe(() => this.wake?.());
@@ -168,6 +170,24 @@ export class WebhookDeliverer {
       clientState: sub.clientState,
       tenantId: sub.tenantId,
     };
+  }
+}
+
+/**
+ * The limits that bound what a receiver can cost: a wrong value is a configuration error that names the
+ * option and the rule (a negative timeout would fail every delivery at once, a huge read would buffer it).
+ */
+export function checkDelivererOptions(options: DelivererOptions): void {
+  const limits: [keyof DelivererOptions, number, number][] = [
+    ['timeoutMs', 1, 600_000],
+    ['maxResponseBytes', 1, 1024 * 1024],
+  ];
+  for (const [name, min, max] of limits) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new RangeError(`The option webhooks.${name} must be an integer from ${min} to ${max}.`);
+    }
   }
 }
 
