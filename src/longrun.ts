@@ -7,7 +7,11 @@ import { HandlerRegistry, type HandlerDefinition } from './engine/handler.js';
 import { RetentionPurger, type RetentionOptions } from './engine/retention.js';
 import { scenarioHandler } from './engine/scenarios/scenario-handler.js';
 import type { ScenarioConfig } from './engine/scenarios/scenario.js';
-import { WebhookDeliverer, type DelivererOptions } from './engine/webhook-deliverer.js';
+import {
+  checkDelivererOptions,
+  WebhookDeliverer,
+  type DelivererOptions,
+} from './engine/webhook-deliverer.js';
 import { Worker, type WorkerOptions } from './engine/worker.js';
 import { userScope } from './families/families.js';
 import { buildApp, type ServerLimits } from './http/app.js';
@@ -94,6 +98,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   for (const h of options.handlers ?? []) registry.register(h as HandlerDefinition);
   const webhooks =
     options.webhooks === false ? undefined : { ...DEFAULT_WEBHOOK_POLICY, ...options.webhooks };
+  if (webhooks) checkDelivererOptions(webhooks); // before anything starts: a bad option stops here
   const subscriptions =
     webhooks && store.subscriptions ? new SubscriptionService(store.subscriptions, webhooks) : undefined;
   const security = options.security ?? OPEN_SECURITY;
