@@ -81,7 +81,7 @@ export async function runAction(
   });
   const ref = collectionOf(prepared, o.caller, o.version);
   const ctx: CallContext = { actor: o.caller.actor, includeUnknownEnumMembers: false };
-  const idempotencyKey = headerValue(request.headers['idempotency-key']);
+  const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
   const start = (id: string | undefined) =>
     o.service.start(
       ref,
@@ -115,12 +115,24 @@ export async function runAction(
     else ({ record, created } = await start(`${prepared.id}:${Date.now().toString(36)}`));
   }
 
-  const location = operationUrl(o.serviceRoot, prepared, record.id);
-  reply.header('Location', location).header('Operation-Location', location);
-  reply.header('Retry-After', String(o.retryAfterSeconds));
   // A replay answers with the body the first request got (resetPassword's generated password), unsealed;
   // one sealed under another key (a node with another data key) is answered without it.
   const body = created ? prepared.responseBody : replayedBody(record.input, o.secrets);
+  return sendAccepted(reply, operationUrl(o.serviceRoot, prepared, record.id), o.retryAfterSeconds, body);
+}
+
+/**
+ * The answer of every action that starts an operation (the built-in ones and the library's own):
+ * `202 Accepted`, the operation's absolute URL as `Location` and `Operation-Location`, and `Retry-After`.
+ */
+export function sendAccepted(
+  reply: FastifyReply,
+  location: string,
+  retryAfterSeconds: number,
+  body?: Record<string, unknown> | null,
+): FastifyReply {
+  reply.header('Location', location).header('Operation-Location', location);
+  reply.header('Retry-After', String(retryAfterSeconds));
   if (body) return reply.code(202).type('application/json').send(JSON.stringify(body));
   return reply.code(202).send();
 }
@@ -165,7 +177,8 @@ function operationUrl(serviceRoot: string, prepared: PreparedOperation, id: stri
     : `${serviceRoot}/${path}/${encodeSegment(id)}`;
 }
 
-function headerValue(value: string | string[] | undefined): string | undefined {
+/** The Idempotency-Key header (1 to 255 characters), or undefined. */
+export function idempotencyKeyOf(value: string | string[] | undefined): string | undefined {
   const v = Array.isArray(value) ? value[0] : value;
   if (v === undefined) return undefined;
   if (v.length === 0 || v.length > 255) {
