@@ -37,3 +37,4 @@ export type { ApiVersion } from './model/types.js';
 export type { Operation, OperationStatus } from './client/types.js';
 /** TypeBox, for handler input schemas: the same copy longrun checks inputs with. */
 export { Type, type Static, type TSchema } from '@sinclair/typebox';
+export { longrunPlugin } from './library/plugin.js';

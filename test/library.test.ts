@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify from 'fastify';
 import { SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +16,7 @@ import {
   defineHandler,
   InvalidInputError,
   jwtAuth,
+  longrunPlugin,
   PermanentError,
   Type,
   WaitTimeoutError,
@@ -343,5 +345,56 @@ describe('safe by default', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+});
+
+describe('longrunPlugin in an existing Fastify app', () => {
+  it('serves the Graph routes and your actions beside the host app’s own routes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'longrun-plugin-'));
+    dirs.push(dir);
+    const host = Fastify();
+    host.post('/echo', async (request) => ({ got: request.body }));
+    const greet = defineHandler({
+      name: 'greet',
+      input: Type.Object({ who: Type.String() }),
+      async run(ctx) {
+        return { resourceLocation: `https://example.com/greetings/${ctx.input.who}` };
+      },
+    });
+    await host.register(longrunPlugin, {
+      dbFile: join(dir, 'p.db'),
+      retention: false,
+      worker: FAST,
+      handlers: [greet],
+      actions: [{ method: 'POST', path: '/greetings', handler: 'greet' }],
+    });
+    nodes.push({ close: () => host.close() });
+    const url = await host.listen({ port: 0, host: '127.0.0.1' });
+
+    const echo = await fetch(`${url}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
+    expect(await echo.json()).toEqual({ got: { a: 1 } });
+
+    const start = (body: string) =>
+      fetch(`${url}/v1.0/greetings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    const bad = await start('{"who":3}');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).error.code).toBe('invalidRequest');
+    const res = await start('{"who":"ada"}');
+    expect(res.status).toBe(202);
+    const location = res.headers.get('location')!;
+    expect(location.startsWith(`${url}/v1.0/operations/`)).toBe(true);
+    const end = await host.longrun.operation(location).wait({ timeoutMs: 20_000 });
+    expect(end.resourceLocation).toBe('https://example.com/greetings/ada');
+    const read = await fetch(location);
+    expect(read.status).toBe(200);
+    expect(((await read.json()) as any).status).toBe('succeeded');
   });
 });
