@@ -9,7 +9,7 @@ import { API_VERSIONS, concreteTypesFor, type ApiVersion, type OperationTypeName
 import type { CollectionRef, OperationService } from '../service/operation-service.js';
 import { checkInput, type AnyHandler } from './define-handler.js';
 import { locationOf } from './handle.js';
-import { Checker } from './options-check.js';
+import type { Checker } from './options-check.js';
 
 export interface StartOptions {
   /** The collection the operation is filed in; default `/operations` (also `/sites/{id}/operations`, ...). */
