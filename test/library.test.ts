@@ -248,6 +248,7 @@ describe('your own actions over HTTP', () => {
 
     // Bad bodies: 400 in Graph's envelope, and nothing stored.
     const before = Number(await (await fetch(`${url}/v1.0/operations/$count`)).text());
+    // `undefined`: the mapping reads body.format and throws, which is the request's fault (400, not 500).
     for (const body of [{ format: 'doc' }, undefined, [1], { format: 1 }]) {
       const r = await post('v1.0', body);
       expect(r.status, JSON.stringify(body)).toBe(400);
@@ -261,6 +262,14 @@ describe('your own actions over HTTP', () => {
       body: '{"format":',
     });
     expect(malformed.status).toBe(400);
+    // A NUL in a path parameter (PostgreSQL can't store one) is the request's fault.
+    const nul = await fetch(`${url}/v1.0/reports/a%00b/export`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"format":"pdf"}',
+    });
+    expect(nul.status).toBe(400);
+    expect(((await nul.json()) as any).error.message).toMatch(/reportId/);
     expect(Number(await (await fetch(`${url}/v1.0/operations/$count`)).text())).toBe(before);
   });
 

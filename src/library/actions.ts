@@ -156,10 +156,13 @@ export function mountActions(
               : undefined,
             action: spec.path,
           });
-          const actionRequest: ActionRequest = {
-            params: { ...(request.params as Record<string, string>) },
-            body: request.body,
-          };
+          const params = { ...(request.params as Record<string, string>) };
+          // Bodies with NUL are refused by the JSON parser; path parameters are decoded from %00 here.
+          for (const [name, value] of Object.entries(params)) {
+            if (value.includes('\u0000'))
+              throw badRequest(`The path parameter '${name}' must not contain NUL.`, name);
+          }
+          const actionRequest: ActionRequest = { params, body: request.body };
           const input = mapInput(spec, actionRequest, request);
           const { record, ref, location, created } = await startOperation(
             o.service,
