@@ -10,6 +10,7 @@ import type { DelivererOptions } from '../engine/webhook-deliverer.js';
 import type { RetentionOptions } from '../engine/retention.js';
 import type { ScenarioConfig } from '../engine/scenarios/scenario.js';
 import type { WorkerOptions } from '../engine/worker.js';
+import type { ServerLimits } from '../http/app.js';
 import { OPEN_SECURITY, type Security } from '../http/security.js';
 import { GraphError } from '../model/errors.js';
 import { createLongrun as createNode, type LongrunOptions as NodeOptions } from '../longrun.js';
@@ -44,6 +45,10 @@ export interface CreateLongrunOptions<H extends readonly AnyHandler[]> {
   store?: OperationStore;
   /** Base URL clients reach the node at, for absolute Location headers: `https://api.example.com`. */
   publicUrl?: string;
+  /** Which proxies' X-Forwarded-* headers to believe (Fastify's trustProxy); default none. */
+  trustProxy?: boolean | number | string;
+  /** Connection and timeout limits of the HTTP server (docs/SECURITY.md); safe defaults. */
+  limits?: ServerLimits;
   /** Retry-After on 202s and reads of unfinished operations, seconds (0–3600); default 1. */
   retryAfterSeconds?: number;
   /** The longest `Prefer: wait=N` honoured, seconds (0–3600); default 60. */
@@ -84,6 +89,8 @@ const OPTIONS = [
   'dbFile',
   'store',
   'publicUrl',
+  'trustProxy',
+  'limits',
   'retryAfterSeconds',
   'maxWaitSeconds',
   'logger',
@@ -221,6 +228,21 @@ function checkNodeOptions(
     c.oneOf('logger.level', o.logger.level, LOG_LEVELS);
   }
   if (o.scenarios !== undefined) c.object('scenarios', o.scenarios);
+  if (o.trustProxy !== undefined && !['boolean', 'number', 'string'].includes(typeof o.trustProxy))
+    c.fail('trustProxy', 'must be true, a hop count, or a list of addresses', o.trustProxy);
+  if (o.limits !== undefined) {
+    const l: unknown = o.limits;
+    c.object('limits', l);
+    const names = [
+      'headersTimeoutMs',
+      'requestTimeoutMs',
+      'idleTimeoutMs',
+      'keepAliveTimeoutMs',
+      'maxConnections',
+    ];
+    c.knownKeys(l, 'limits', names);
+    for (const k of names) c.integer(`limits.${k}`, l[k], 1);
+  }
   if (o.worker !== undefined && o.worker !== false) {
     const w: unknown = o.worker;
     c.object('worker', w);
