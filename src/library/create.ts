@@ -153,13 +153,19 @@ export async function createLongrun<const H extends readonly AnyHandler[] = []>(
       }
     });
   }
-  mountActions(app, actions, {
-    service,
-    security,
-    handlers,
-    publicUrl: options.publicUrl?.replace(/\/$/, ''),
-    retryAfterSeconds: options.retryAfterSeconds ?? 1,
-  });
+  try {
+    mountActions(app, actions, {
+      service,
+      security,
+      handlers,
+      publicUrl: options.publicUrl?.replace(/\/$/, ''),
+      retryAfterSeconds: options.retryAfterSeconds ?? 1,
+    });
+  } catch (e) {
+    // The workers and the store are running already: a node that is not returned must not leak them.
+    await node.close(0);
+    throw e;
+  }
 
   return {
     app,
