@@ -273,6 +273,49 @@ describe('your own actions over HTTP', () => {
     expect(Number(await (await fetch(`${url}/v1.0/operations/$count`)).text())).toBe(before);
   });
 
+  it('following the Location over HTTP shows the progress, then succeeded with the resourceLocation', async () => {
+    const reached = gate();
+    const release = gate();
+    const render = defineHandler({
+      name: 'render',
+      input: Type.Object({ id: Type.String() }),
+      async run(ctx) {
+        ctx.progress(40, 'rendering');
+        reached.open();
+        await release.opened;
+        return { resourceLocation: `https://example.com/renders/${ctx.input.id}` };
+      },
+    });
+    const n = await node({
+      handlers: [render],
+      actions: [
+        {
+          method: 'POST',
+          path: '/renders/{id}',
+          handler: 'render',
+          input: ({ params }) => ({ id: params.id }),
+        },
+      ],
+    });
+    const url = await n.listen();
+    const res = await fetch(`${url}/v1.0/renders/x1`, { method: 'POST' });
+    expect(res.status).toBe(202);
+    const location = res.headers.get('location')!;
+    expect(location).toMatch(new RegExp(`^${url}/v1\\.0/operations/`));
+    await reached.opened;
+    const deadline = Date.now() + 20_000;
+    let body: any;
+    do {
+      body = await (await fetch(location)).json();
+      if (body.percentageComplete !== 40) await new Promise((r) => setTimeout(r, 10));
+    } while (body.percentageComplete !== 40 && Date.now() < deadline);
+    expect(body).toMatchObject({ status: 'running', percentageComplete: 40, statusDetail: 'rendering' });
+    release.open();
+    // Prefer: wait holds the read until the status changes.
+    const end: any = await (await fetch(location, { headers: { Prefer: 'wait=20' } })).json();
+    expect(end).toMatchObject({ status: 'succeeded', resourceLocation: 'https://example.com/renders/x1' });
+  });
+
   it('with jwtAuth: 401 without a token, 403 without the named permission, 202 with it', async () => {
     const secret = 'library-test-secret-0123456789-abcdefghijklmnop';
     const n = await node({
