@@ -62,6 +62,8 @@ describe('createLongrun', () => {
     ['a negative retryAfterSeconds', { retryAfterSeconds: -1 }, 'retryAfterSeconds', /from 0 to 3600/],
     ['maxWaitSeconds too large', { maxWaitSeconds: 10_000 }, 'maxWaitSeconds', /from 0 to 3600/],
     ['a bogus auth', { auth: 'jwt' }, 'auth', /jwtAuth\(/],
+    ['a short dataKey', { dataKey: new Uint8Array(16) }, 'dataKey', /32 bytes/],
+    ['a bad limit', { limits: { maxConnections: 0 } }, 'limits.maxConnections', /at least 1/],
     ['a bogus log level', { logger: { level: 'loud' } }, 'logger.level', /one of/],
     ['a short retention', { retention: { retentionMs: 1000 } }, 'retention.retentionMs', /at least/],
     [

@@ -49,6 +49,11 @@ export interface CreateLongrunOptions<H extends readonly AnyHandler[]> {
   trustProxy?: boolean | number | string;
   /** Connection and timeout limits of the HTTP server (docs/SECURITY.md); safe defaults. */
   limits?: ServerLimits;
+  /**
+   * 32 bytes that seal secrets kept at rest (resetPassword's generated password, for replays); nodes on
+   * one database should share it. Default: a key of this process's own.
+   */
+  dataKey?: Uint8Array;
   /** Retry-After on 202s and reads of unfinished operations, seconds (0–3600); default 1. */
   retryAfterSeconds?: number;
   /** The longest `Prefer: wait=N` honoured, seconds (0–3600); default 60. */
@@ -91,6 +96,7 @@ const OPTIONS = [
   'publicUrl',
   'trustProxy',
   'limits',
+  'dataKey',
   'retryAfterSeconds',
   'maxWaitSeconds',
   'logger',
@@ -236,6 +242,8 @@ function checkNodeOptions(
   if (o.scenarios !== undefined) c.object('scenarios', o.scenarios);
   if (o.trustProxy !== undefined && !['boolean', 'number', 'string'].includes(typeof o.trustProxy))
     c.fail('trustProxy', 'must be true, a hop count, or a list of addresses', o.trustProxy);
+  if (o.dataKey !== undefined && (!(o.dataKey instanceof Uint8Array) || o.dataKey.length !== 32))
+    c.fail('dataKey', 'must be 32 bytes (a Uint8Array or Buffer)', o.dataKey);
   if (o.limits !== undefined) {
     const l: unknown = o.limits;
     c.object('limits', l);
