@@ -289,6 +289,7 @@ function checkNodeOptions(
       'retryBaseMs',
       'retryCapMs',
       'timeoutMs',
+      'maxResponseBytes',
       'batchSize',
       'onDelivery',
     ]);
@@ -299,7 +300,14 @@ function checkNodeOptions(
       (!Array.isArray(h.allowedHosts) || h.allowedHosts.some((x) => typeof x !== 'string'))
     )
       c.fail('webhooks.allowedHosts', 'must be an array of host names', h.allowedHosts);
-    for (const k of ['pollIntervalMs', 'retryBaseMs', 'retryCapMs', 'timeoutMs', 'batchSize'])
+    for (const k of [
+      'pollIntervalMs',
+      'retryBaseMs',
+      'retryCapMs',
+      'timeoutMs',
+      'maxResponseBytes',
+      'batchSize',
+    ])
       c.integer(`webhooks.${k}`, h[k], 1);
   }
 }
