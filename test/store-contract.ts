@@ -347,6 +347,115 @@ export function storeContract(
       });
     });
 
+    describe('insertOrJoin (starts on a derived id)', () => {
+      const started = (overrides: Partial<NewOperation> = {}) =>
+        dueOp({ id: 'refresh:alert-1', scope: 'roleManagementAlerts', ...overrides });
+
+      it('inserts when the key is free, joins an unfinished operation, restarts an ended one in place', async () => {
+        const first = await store.insertOrJoin(started({ statusDetail: 'run 1' }), CREATED);
+        expect(first.outcome).toBe('created');
+        expect(first.record).toMatchObject({ id: 'refresh:alert-1', status: STATUS.notStarted, version: 1 });
+
+        const joined = await store.insertOrJoin(started({ statusDetail: 'run 2' }), CREATED);
+        expect(joined.outcome).toBe('joined');
+        expect(stripEventSeq(joined.record)).toEqual(stripEventSeq(first.record));
+        expect(await store.history(first.record)).toHaveLength(1);
+
+        // The first run is claimed, then fails: it has attempts, a lease and a terminalAt.
+        const [claimed] = await store.claim({ workerId: 'w', limit: 1, leaseMs: 60_000 });
+        const ended = await store.update(
+          claimed,
+          { status: STATUS.failed, statusDetail: 'broke' },
+          { fencingToken: claimed.fencingToken },
+          UPDATED,
+        );
+        expect(ended.ok && ended.record.terminalAt).toBeTypeOf('number');
+
+        const later = fromEpochMs(Date.parse(first.record.createdDateTime) + 5_000);
+        const again = await store.insertOrJoin(
+          started({ statusDetail: 'run 2', createdDateTime: later, lastActionDateTime: later }),
+          CREATED,
+        );
+        expect(again.outcome).toBe('restarted');
+        expect(again.record).toMatchObject({
+          seq: first.record.seq,
+          id: 'refresh:alert-1',
+          status: STATUS.notStarted,
+          createdDateTime: later,
+          statusDetail: 'run 2',
+          attempts: 0,
+          leaseOwner: null,
+          cancelRequested: false,
+          terminalAt: null,
+          fencingToken: claimed.fencingToken + 1,
+          version: claimed.version + 2,
+        });
+        expect(await store.get(first.record)).toEqual(stripEventSeq(again.record));
+        // The history of the ended run stays; the restart is recorded from the ended status.
+        const history = await store.history(first.record);
+        expect(history.map((e) => [e.fromStatus, e.toStatus, e.kind])).toEqual([
+          [null, STATUS.notStarted, 'created'],
+          [STATUS.notStarted, STATUS.running, 'claimed'],
+          [STATUS.running, STATUS.failed, 'updated'],
+          [STATUS.failed, STATUS.notStarted, 'created'],
+        ]);
+        expect(again.record.eventSeq).toBe(history[3].eventSeq);
+        // The ended run's attempt can no longer write.
+        const stale = await store.update(
+          claimed,
+          { statusDetail: 'late' },
+          { fencingToken: claimed.fencingToken },
+          UPDATED,
+        );
+        expect(stale.ok).toBe(false);
+        // It is due again.
+        expect((await store.claim({ workerId: 'w', limit: 5, leaseMs: 60_000 })).map((r) => r.id)).toEqual([
+          'refresh:alert-1',
+        ]);
+      });
+
+      it('gives concurrent starts of one key, from several stores, the one operation', async () => {
+        const stores = [store, await sibling(), await sibling()];
+        const results = await Promise.all(
+          Array.from({ length: 60 }, (_, i) =>
+            stores[i % stores.length].insertOrJoin(started({ statusDetail: `start ${i}` }), CREATED),
+          ),
+        );
+        expect(results.filter((r) => r.outcome === 'created')).toHaveLength(1);
+        expect(results.filter((r) => r.outcome === 'joined')).toHaveLength(59);
+        expect(new Set(results.map((r) => r.record.seq)).size).toBe(1);
+        expect(await store.history(results[0].record)).toHaveLength(1);
+      });
+
+      it('restarts an ended operation once when concurrent starts find it ended', async () => {
+        const first = await store.insert(started({ status: STATUS.succeeded }), CREATED);
+        const stores = [store, await sibling(), await sibling()];
+        const results = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => stores[i % stores.length].insertOrJoin(started(), CREATED)),
+        );
+        expect(results.filter((r) => r.outcome === 'restarted')).toHaveLength(1);
+        expect(results.filter((r) => r.outcome === 'joined')).toHaveLength(29);
+        expect(new Set(results.map((r) => r.record.seq))).toEqual(new Set([first.seq]));
+        expect(await store.history(first)).toHaveLength(2);
+      });
+
+      it('refuses an idempotency key another operation holds, and takes the new key on a restart', async () => {
+        const other = await store.insert(newOp({ idempotencyKey: 'k-taken' }), CREATED);
+        const error = await store
+          .insertOrJoin(started({ idempotencyKey: 'k-taken' }), CREATED)
+          .catch((e) => e);
+        expect(error).toBeInstanceOf(DuplicateKeyError);
+        expect((error as DuplicateKeyError).existing.id).toBe(other.id);
+        expect(await store.get(started())).toBeUndefined();
+
+        await store.insert(started({ status: STATUS.succeeded, idempotencyKey: 'k-old' }), CREATED);
+        const again = await store.insertOrJoin(started({ idempotencyKey: 'k-new' }), CREATED);
+        expect(again.outcome).toBe('restarted');
+        expect(again.record.idempotencyKey).toBe('k-new');
+        expect(await store.findByIdempotencyKey('tenant-a', 'k-old')).toBeUndefined();
+      });
+    });
+
     describe('update', () => {
       it('applies only the given changes and increments the version', async () => {
         const created = await store.insert(

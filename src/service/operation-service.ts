@@ -14,6 +14,7 @@ import type { OperationTypeName } from '../model/types.js';
 import {
   DuplicateKeyError,
   type ClaimOptions,
+  type NewOperation,
   type OperationKey,
   type OperationStore,
   type RecordChanges,
@@ -47,12 +48,20 @@ export interface StartRequest {
   /** A chosen id; a new GUID otherwise. */
   id?: string;
   props?: Record<string, unknown>;
+  /** What the operation reports before its work sets them (a family's documented defaults). */
+  resourceLocation?: string | null;
   statusDetail?: string | null;
   idempotencyKey?: string;
   /** Digest of the request, to tell a replay from a reuse of the idempotency key. */
   requestHash?: string;
   maxAttempts?: number;
   timeoutMs?: number;
+  /**
+   * The id names the operation's target (`refresh:{alertId}`, `contentTypeCopy,{contentTypeId}`): a start
+   * while the operation there is unfinished returns it; a start after it ended runs it again under the
+   * same id (docs/decisions/0018-derived-ids.md).
+   */
+  derivedId?: boolean;
 }
 
 /** How often a read-modify-write retries when another writer got in between. */
@@ -254,28 +263,35 @@ export class OperationService {
       if (existing) return { record: this.replay(existing, request), created: false };
     }
     const createdDateTime = now();
+    const op: NewOperation = {
+      ...keyOf(ref, request.id ?? newOperationId()),
+      type: request.type,
+      status: STATUS.notStarted,
+      createdDateTime,
+      lastActionDateTime: createdDateTime,
+      resourceLocation: request.resourceLocation ?? null,
+      statusDetail: request.statusDetail ?? null,
+      props: defaultProps(request.type, request.props),
+      handler: request.handler,
+      input: request.input ?? null,
+      maxAttempts: request.maxAttempts ?? 3,
+      runAt: Date.now(),
+      timeoutMs: request.timeoutMs ?? null,
+      idempotencyKey,
+      requestHash: request.requestHash ?? null,
+      createdBy: ctx.actor,
+    };
+    const meta = { actor: ctx.actor, kind: 'created' };
     try {
-      const record = await this.store.insert(
-        {
-          ...keyOf(ref, request.id ?? newOperationId()),
-          type: request.type,
-          status: STATUS.notStarted,
-          createdDateTime,
-          lastActionDateTime: createdDateTime,
-          resourceLocation: null,
-          statusDetail: request.statusDetail ?? null,
-          props: defaultProps(request.type, request.props),
-          handler: request.handler,
-          input: request.input ?? null,
-          maxAttempts: request.maxAttempts ?? 3,
-          runAt: Date.now(),
-          timeoutMs: request.timeoutMs ?? null,
-          idempotencyKey,
-          requestHash: request.requestHash ?? null,
-          createdBy: ctx.actor,
-        },
-        { actor: ctx.actor, kind: 'created' },
-      );
+      if (request.derivedId && request.id) {
+        // Decided inside the store's write, so concurrent starts on every node get the one operation.
+        const { record, outcome } = await this.store.insertOrJoin(op, meta);
+        if (outcome === 'joined') return { record, created: false };
+        // A restart is a new run: announced as `created`, like a first start (the worker wakes for it).
+        this.publish(record, 'created');
+        return { record, created: true };
+      }
+      const record = await this.store.insert(op, meta);
       this.publish(record, 'created');
       return { record, created: true };
     } catch (e) {

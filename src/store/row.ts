@@ -140,7 +140,44 @@ export function changeColumns(
   return cols;
 }
 
-const TERMINAL: readonly number[] = [2, 3, 5]; // succeeded, failed, canceled
+export const TERMINAL: readonly number[] = [2, 3, 5]; // succeeded, failed, canceled
+
+/**
+ * The columns a restart (OperationStore.insertOrJoin on an ended operation) sets from the new operation,
+ * in insertValues order after the key (`insertValues(op).slice(3)`); the engine state a run leaves
+ * behind (attempts, lease, cancel flag) is cleared and the version and fencing token move on, so writes
+ * of the ended run's attempts stay refused.
+ */
+export const RESTART_COLUMNS = [
+  'type',
+  'status',
+  'created_at',
+  'last_action_at',
+  'resource_location',
+  'status_detail',
+  'props',
+  'handler',
+  'input',
+  'max_attempts',
+  'run_at',
+  'timeout_ms',
+  'idempotency_key',
+  'request_hash',
+  'created_by',
+  'terminal_at',
+] as const;
+
+/** The SET clause of a restart; `param(i)` writes the i-th (0-based) placeholder of RESTART_COLUMNS. */
+export function restartSet(param: (i: number) => string, falseValue: string): string {
+  return [
+    ...RESTART_COLUMNS.map((c, i) => `${c} = ${param(i)}`),
+    'attempts = 0',
+    'lease_owner = NULL',
+    `cancel_requested = ${falseValue}`,
+    'fencing_token = fencing_token + 1',
+    'version = version + 1',
+  ].join(', ');
+}
 
 /**
  * The values of a new `operations` row, in the column order both stores' INSERTs use: tenant_id, scope,

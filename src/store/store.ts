@@ -72,6 +72,12 @@ export interface WriteMeta {
   history?: boolean;
 }
 
+/**
+ * What `insertOrJoin` did: inserted a new row, joined the unfinished one already at that key, or
+ * restarted the ended one there in place (same id and history, a new run).
+ */
+export type JoinOutcome = 'created' | 'joined' | 'restarted';
+
 export type UpdateResult =
   | { ok: true; record: OperationRecord }
   | { ok: false; reason: 'notFound' | 'conflict'; current?: OperationRecord };
@@ -141,6 +147,15 @@ export interface OperationStore {
 
   /** Throws DuplicateKeyError when the key (or the idempotency key) is taken. */
   insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord>;
+  /**
+   * Starts an operation whose id derives from its target (`refresh:{alertId}`, `contentTypeCopy,{id}`),
+   * deciding inside the write so that concurrent starts on any node agree: no row at the key, insert it;
+   * an unfinished one, return it unchanged (`joined`); an ended one (succeeded, failed, canceled), reset
+   * it in place to `op` (`restarted`: same id and seq, history kept, version and fencing token moved on,
+   * attempts, lease and cancel flag cleared; the event is recorded with the ended status as `from`).
+   * Throws DuplicateKeyError only when `op.idempotencyKey` is taken by another operation.
+   */
+  insertOrJoin(op: NewOperation, meta: WriteMeta): Promise<{ record: OperationRecord; outcome: JoinOutcome }>;
   /** The whole record, engine state included (for writers and the engine). */
   get(key: OperationKey): Promise<OperationRecord | undefined>;
   /** What clients see of one operation: cheaper than `get` (reads serve these). */

@@ -30,7 +30,8 @@ export interface PreparedOperation {
   id?: string;
   /**
    * Graph keys some operations by what they work on (`contentTypeCopy,0x0101`, `refresh:<alertId>`): a
-   * second start while that one is still running returns it.
+   * second start while that one is still running returns it; one after it ended runs it again under the
+   * same id (docs/decisions/0018-derived-ids.md).
    */
   reuseActive?: boolean;
   /** The 202 body; none when undefined. */

@@ -7,7 +7,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { SecretBox } from '../../service/secret-box.js';
 import { SITE_CREATION_SCOPE, family as familyDef } from '../../families/families.js';
 import { GraphError } from '../../model/errors.js';
-import { isTerminal } from '../../model/status.js';
 import { concreteTypesFor, type ApiVersion } from '../../model/types.js';
 import {
   hashBody,
@@ -82,38 +81,25 @@ export async function runAction(
   const ref = collectionOf(prepared, o.caller, o.version);
   const ctx: CallContext = { actor: o.caller.actor, includeUnknownEnumMembers: false };
   const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
-  const start = (id: string | undefined) =>
-    o.service.start(
-      ref,
-      {
-        type: prepared.type,
-        handler: SCENARIO_HANDLER,
-        input: {
-          scenario: prepared.scenario,
-          result: prepared.result,
-          // Kept for replays, sealed: the database never holds a generated password in the clear.
-          sealedResponseBody: prepared.responseBody ? o.secrets.seal(prepared.responseBody) : null,
-        },
-        id,
-        props: prepared.props,
-        idempotencyKey,
-        requestHash: hashBody({ method: request.method, url: request.raw.url, body: request.body ?? null }),
+  const { record, created } = await o.service.start(
+    ref,
+    {
+      type: prepared.type,
+      handler: SCENARIO_HANDLER,
+      input: {
+        scenario: prepared.scenario,
+        result: prepared.result,
+        // Kept for replays, sealed: the database never holds a generated password in the clear.
+        sealedResponseBody: prepared.responseBody ? o.secrets.seal(prepared.responseBody) : null,
       },
-      ctx,
-    );
-
-  let record;
-  let created = false;
-  try {
-    ({ record, created } = await start(prepared.id));
-  } catch (e) {
-    if (!(e instanceof GraphError && e.code === 'nameAlreadyExists' && prepared.reuseActive && prepared.id))
-      throw e;
-    const existing = await o.service.store.get({ tenantId: ref.tenantId, scope: ref.scope, id: prepared.id });
-    if (existing && !isTerminal(existing.status)) record = existing;
-    // The earlier run is over: this start is a new operation with a distinct id.
-    else ({ record, created } = await start(`${prepared.id}:${Date.now().toString(36)}`));
-  }
+      id: prepared.id,
+      derivedId: prepared.reuseActive,
+      props: prepared.props,
+      idempotencyKey,
+      requestHash: hashBody({ method: request.method, url: request.raw.url, body: request.body ?? null }),
+    },
+    ctx,
+  );
 
   // A replay answers with the body the first request got (resetPassword's generated password), unsealed;
   // one sealed under another key (a node with another data key) is answered without it.

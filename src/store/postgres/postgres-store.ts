@@ -21,6 +21,7 @@ import { now } from '../../model/time.js';
 import {
   changeColumns,
   insertValues,
+  restartSet,
   rowToEvent,
   rowToRecord,
   rowToView,
@@ -32,6 +33,7 @@ import {
 import { compileAfter, compileFilter, compileOrderBy, postgresDialect } from '../sql/query-sql.js';
 import {
   DuplicateKeyError,
+  type JoinOutcome,
   type ClaimOptions,
   type ListenOptions,
   type NewOperation,
@@ -78,12 +80,14 @@ const TERMINAL_STATUSES: readonly number[] = [STATUS.succeeded, STATUS.failed, S
 const TERMINAL_LIST = TERMINAL_STATUSES.join(', ');
 const EVENT_COLUMNS = 'tenant_id, scope, id, at, from_status, to_status, actor, kind';
 
-const INSERT_SQL = `
+/** The insert and its history event in one statement; `onConflict` decides what a taken key does. */
+const insertSql = (onConflict = '') => `
 WITH ins AS (
   INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
     status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
     created_by, terminal_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+  ${onConflict}
   RETURNING *
 ), ev AS (
   INSERT INTO operation_events (${EVENT_COLUMNS})
@@ -91,6 +95,27 @@ WITH ins AS (
   RETURNING event_seq
 )
 SELECT ins.*, ev.event_seq FROM ins, ev`;
+const INSERT_SQL = insertSql();
+/** A start on a derived id: yields to the row at the key, whatever it is (insertOrJoin decides next). */
+const INSERT_OR_YIELD_SQL = insertSql('ON CONFLICT (tenant_id, scope, id) DO NOTHING');
+/**
+ * Restarts the ended operation at the key in place (insertOrJoin), with its history event. The row is
+ * locked and its status checked again after the lock (READ COMMITTED re-evaluates the WHERE on the latest
+ * version), so of concurrent restarts one wins and the others find it unfinished and join it.
+ */
+const RESTART_SQL = `
+WITH old AS (
+  SELECT seq, status FROM operations WHERE ${KEY_WHERE} AND status IN (${TERMINAL_LIST}) FOR UPDATE
+), up AS (
+  UPDATE operations o SET ${restartSet((i) => `$${i + 4}`, 'false')}
+  FROM old WHERE o.seq = old.seq AND o.status IN (${TERMINAL_LIST})
+  RETURNING o.*, old.status AS from_status
+), ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT tenant_id, scope, id, $20, from_status, status, $21, $22 FROM up
+  RETURNING event_seq
+)
+SELECT up.*, ev.event_seq FROM up, ev`;
 
 /** A changed column: the input's value when its changes name it, else the row's own. */
 const keep = (column: string, cast = '') =>
@@ -318,14 +343,54 @@ export class PostgresStore implements OperationStore {
         if (uniqueViolation(error) === undefined) throw error;
         const existing = await this.get(op);
         if (existing) throw new DuplicateKeyError(op, existing);
-        if (op.idempotencyKey) {
-          const byKey = await this.findByIdempotencyKey(op.tenantId, op.idempotencyKey);
-          if (byKey) throw new DuplicateKeyError(byKey, byKey);
-        }
+        await this.throwIfIdempotencyKeyTaken(op);
         // The row that collided was deleted in between: the insert may succeed now.
         if (attempt >= 3) throw error;
       }
     }
+  }
+
+  async insertOrJoin(
+    op: NewOperation,
+    meta: WriteMeta,
+  ): Promise<{ record: OperationRecord; outcome: JoinOutcome }> {
+    const values = [...insertValues(op), now(), meta.actor, meta.kind];
+    // Each round either writes or finds an unfinished row; it goes round again only when the row changed
+    // between two statements (ended, or was deleted, meanwhile), which a few rounds outlast.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const inserted = await this.query<WrittenRow>(INSERT_OR_YIELD_SQL, values);
+        if (inserted.rows[0]) return this.started(inserted.rows[0], meta, 'created');
+        const restarted = await this.query<WrittenRow>(RESTART_SQL, values);
+        if (restarted.rows[0]) return this.started(restarted.rows[0], meta, 'restarted');
+      } catch (error) {
+        if (uniqueViolation(error) === undefined) throw error;
+        // Only the idempotency key can collide here: the key conflict is handled by the statements.
+        await this.throwIfIdempotencyKeyTaken(op);
+        if (attempt >= 5) throw error;
+        continue;
+      }
+      const existing = await this.get(op);
+      if (existing && !TERMINAL_STATUSES.includes(existing.status))
+        return { record: existing, outcome: 'joined' };
+      if (attempt >= 5) throw new Error(`operation ${op.id} kept changing while it was being started`);
+    }
+  }
+
+  private started(
+    row: WrittenRow,
+    meta: WriteMeta,
+    outcome: JoinOutcome,
+  ): { record: OperationRecord; outcome: JoinOutcome } {
+    const record = writtenRecord(row);
+    this.announce(record, meta.kind);
+    return { record, outcome };
+  }
+
+  private async throwIfIdempotencyKeyTaken(op: NewOperation): Promise<void> {
+    if (!op.idempotencyKey) return;
+    const byKey = await this.findByIdempotencyKey(op.tenantId, op.idempotencyKey);
+    if (byKey) throw new DuplicateKeyError(byKey, byKey);
   }
 
   async get(key: OperationKey): Promise<OperationRecord | undefined> {

@@ -15,6 +15,8 @@ import { now } from '../../model/time.js';
 import {
   changeColumns,
   insertValues,
+  restartSet,
+  TERMINAL,
   rowToEvent,
   rowToRecord,
   rowToView,
@@ -27,6 +29,7 @@ import { compileAfter, compileFilter, compileOrderBy, sqliteDialect } from '../s
 import {
   DuplicateKeyError,
   type ClaimOptions,
+  type JoinOutcome,
   type ModifyResult,
   type NewOperation,
   type OperationKey,
@@ -126,18 +129,45 @@ export class SqliteStore implements OperationStore {
     return this.writes.run(() => {
       const existing = this.getSync(op);
       if (existing) throw new DuplicateKeyError(op, existing);
-      if (op.idempotencyKey) {
-        const byKey = this.findByIdempotencyKeySync(op.tenantId, op.idempotencyKey);
-        if (byKey) throw new DuplicateKeyError(byKey, byKey);
-      }
-      const row = this.stmt(
-        `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
-             status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
-             created_by, terminal_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-      ).get(...insertValues(op)) as OperationRow;
-      return { ...rowToRecord(row), eventSeq: this.recordEvent(op, null, op.status, meta) };
+      this.checkIdempotencyKey(op);
+      return this.insertSync(op, meta);
     });
+  }
+
+  async insertOrJoin(
+    op: NewOperation,
+    meta: WriteMeta,
+  ): Promise<{ record: OperationRecord; outcome: JoinOutcome }> {
+    // One step of the write queue (one transaction): concurrent starts of one key see each other's rows.
+    return this.writes.run(() => {
+      const existing = this.getSync(op);
+      if (existing && !TERMINAL.includes(existing.status))
+        return { record: existing, outcome: 'joined' as const };
+      this.checkIdempotencyKey(op, existing?.seq);
+      if (!existing) return { record: this.insertSync(op, meta), outcome: 'created' as const };
+      const row = this.stmt(
+        `UPDATE operations SET ${restartSet(() => '?', '0')} WHERE seq = ? RETURNING *`,
+      ).get(...insertValues(op).slice(3), existing.seq) as OperationRow;
+      const eventSeq = this.recordEvent(op, existing.status, op.status, meta);
+      return { record: { ...rowToRecord(row), eventSeq }, outcome: 'restarted' as const };
+    });
+  }
+
+  /** DuplicateKeyError when another operation (not the row `ownSeq`) holds the idempotency key. */
+  private checkIdempotencyKey(op: NewOperation, ownSeq?: number): void {
+    if (!op.idempotencyKey) return;
+    const byKey = this.findByIdempotencyKeySync(op.tenantId, op.idempotencyKey);
+    if (byKey && byKey.seq !== ownSeq) throw new DuplicateKeyError(byKey, byKey);
+  }
+
+  private insertSync(op: NewOperation, meta: WriteMeta): OperationRecord {
+    const row = this.stmt(
+      `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
+           status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
+           created_by, terminal_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+    ).get(...insertValues(op)) as OperationRow;
+    return { ...rowToRecord(row), eventSeq: this.recordEvent(op, null, op.status, meta) };
   }
 
   async get(key: OperationKey): Promise<OperationRecord | undefined> {
