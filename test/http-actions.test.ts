@@ -347,7 +347,8 @@ describe('every start action', () => {
       expect(seen.every((st) => ['notStarted', 'running', 'succeeded'].includes(st))).toBe(true);
       expect(last.headers.get('retry-after')).toBeNull();
       expect(op['@odata.type']).toBe(`#microsoft.graph.${c.type}`);
-      expect(op.statusDetail).toBeNull();
+      // The families' documented defaults (seed 002): role-alert refreshes keep statusDetail "".
+      expect(op.statusDetail).toBe(c.collection.includes('roleManagementAlerts') ? '' : null);
       c.check(op, server.url);
     });
 
@@ -532,7 +533,8 @@ describe('configured outcomes and cancel', () => {
       const { op } = await pollUntilTerminal(refresh.headers.get('location')!);
       expect(op.status).toBe('failed');
       expect(op.statusDetail).toBe('Refresh failed (test).');
-      expect(op.resourceLocation).toBeNull();
+      // Seed 002: the alert's URL only once succeeded; otherwise resourceLocation is empty.
+      expect(op.resourceLocation).toBe('');
       const history = await s.node.store.history({
         tenantId: '',
         scope: 'identityGovernance/roleManagementAlerts',

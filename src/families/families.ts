@@ -43,7 +43,23 @@ export interface FamilyDef {
   collections: readonly CollectionTemplate[];
   read: PermissionSet;
   write: PermissionSet;
+  /**
+   * What `resourceLocation` and `statusDetail` read before the work sets them, as the family's Graph
+   * docs show (seed 002: role-alert refreshes show `""` for both); `null` when omitted. Applies to the
+   * built-in scenarios' operations and to operations created in the family without those properties.
+   */
+  defaults?: OperationDefaults;
 }
+
+export interface OperationDefaults {
+  resourceLocation: string | null;
+  statusDetail: string | null;
+}
+
+const NULL_DEFAULTS: OperationDefaults = { resourceLocation: null, statusDetail: null };
+
+/** The family's documented defaults for resourceLocation and statusDetail (docs/decisions/0019). */
+export const defaultsOf = (family: FamilyDef): OperationDefaults => family.defaults ?? NULL_DEFAULTS;
 
 const quote = (key: string) => `'${key.replace(/'/g, "''")}'`;
 /** User keys (object id or UPN) are case-insensitive in Entra ID. */
@@ -103,6 +119,8 @@ export const FAMILIES: readonly FamilyDef[] = [
       delegated: ['RoleManagementAlert.ReadWrite.Directory'],
       application: ['RoleManagementAlert.ReadWrite.Directory'],
     },
+    // Seed 002, examples 1 and 2: both empty while running; statusDetail still empty once succeeded.
+    defaults: { resourceLocation: '', statusDetail: '' },
   },
   {
     name: 'industryData',

@@ -3,7 +3,7 @@
  * lastActionDateTime moves with every change, ids are unique per collection, identical creates are
  * idempotent. The HTTP layer and the engine both go through here; only this layer calls the store.
  */
-import type { FamilyDef } from '../families/families.js';
+import { defaultsOf, type FamilyDef } from '../families/families.js';
 import { conflict, notFound } from '../model/errors.js';
 import { newOperationId } from '../model/ids.js';
 import type { OperationChanges, OperationRecord, OperationView } from '../model/operation.js';
@@ -110,6 +110,7 @@ export class OperationService {
     });
     const requestHash = hashBody(body);
     const createdDateTime = changes.createdDateTime ?? now();
+    const defaults = defaultsOf(ref.family);
     try {
       const record = await this.store.insert(
         {
@@ -118,8 +119,10 @@ export class OperationService {
           status: changes.status ?? STATUS.notStarted,
           createdDateTime,
           lastActionDateTime: changes.lastActionDateTime ?? createdDateTime,
-          resourceLocation: changes.resourceLocation ?? null,
-          statusDetail: changes.statusDetail ?? null,
+          // Absent means the family's default; an explicit null stays null.
+          resourceLocation:
+            changes.resourceLocation !== undefined ? changes.resourceLocation : defaults.resourceLocation,
+          statusDetail: changes.statusDetail !== undefined ? changes.statusDetail : defaults.statusDetail,
           props: defaultProps(type, changes.props),
           requestHash,
           createdBy: ctx.actor,
@@ -269,8 +272,12 @@ export class OperationService {
       status: STATUS.notStarted,
       createdDateTime,
       lastActionDateTime: createdDateTime,
-      resourceLocation: request.resourceLocation ?? null,
-      statusDetail: request.statusDetail ?? null,
+      resourceLocation:
+        request.resourceLocation !== undefined
+          ? request.resourceLocation
+          : defaultsOf(ref.family).resourceLocation,
+      statusDetail:
+        request.statusDetail !== undefined ? request.statusDetail : defaultsOf(ref.family).statusDetail,
       props: defaultProps(request.type, request.props),
       handler: request.handler,
       input: request.input ?? null,

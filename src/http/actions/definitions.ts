@@ -77,7 +77,8 @@ const refreshAlerts: ActionDefinition = {
       scenario: 'roleManagementAlertRefresh',
       id: `refresh:${scopeType}_${scopeId === '/' ? 'tenant' : scopeId}`,
       reuseActive: true,
-      result: { resourceLocation: `${alerts(serviceRoot)}?$filter=${enc(filter)}` },
+      // Seed 002: statusDetail stays "" once the refresh succeeded.
+      result: { resourceLocation: `${alerts(serviceRoot)}?$filter=${enc(filter)}`, statusDetail: '' },
     };
   },
 };
@@ -97,7 +98,7 @@ const refreshAlert: ActionDefinition = {
       scenario: 'roleManagementAlertRefresh',
       id: `refresh:${params.alertId}`,
       reuseActive: true,
-      result: { resourceLocation: `${alerts(serviceRoot)}/${enc(params.alertId)}` },
+      result: { resourceLocation: `${alerts(serviceRoot)}/${enc(params.alertId)}`, statusDetail: '' },
     };
   },
 };
