@@ -52,7 +52,27 @@ export interface AccessTarget {
   userKey?: string;
 }
 
-export type DenialReason = 'missingPermission' | 'applicationNotSupported' | 'missingAdminRole';
+export type DenialReason =
+  'missingPermission' | 'applicationNotSupported' | 'personalAccountNotSupported' | 'missingAdminRole';
+
+/**
+ * The tenant id Entra ID puts in the `tid` of tokens issued to personal Microsoft accounts (MSA): the
+ * "consumers" tenant. A delegated token from it is a personal account, whatever its other claims say.
+ */
+export const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
+
+/**
+ * Graph's "Delegated (personal Microsoft account): Not supported" (seed 004 for the authentication
+ * operations; every Graph family here, see families.ts `personalAccounts`): a personal account's
+ * delegated token is refused before its scopes are looked at, since no scope would help.
+ */
+export function personalAccountRefused(principal: Principal, familyName: FamilyName): boolean {
+  return (
+    principal.kind === 'delegated' &&
+    principal.tenantId.toLowerCase() === CONSUMER_TENANT_ID &&
+    family(familyName).personalAccounts === 'notSupported'
+  );
+}
 
 export type Decision =
   | { allowed: true }
@@ -70,6 +90,7 @@ const ALLOWED: Decision = Object.freeze({ allowed: true });
 
 export function authorize(principal: Principal, access: Access, target: AccessTarget): Decision {
   if (principal.kind === 'anonymous') return ALLOWED;
+  if (personalAccountRefused(principal, target.family)) return deny('personalAccountNotSupported');
   const needed = target.permissions ?? family(target.family)[access];
 
   if (principal.kind === 'application') {
@@ -101,6 +122,12 @@ export function forbidden(decision: Denial): GraphError {
         403,
         'accessDenied',
         'Application permissions are not supported for this API; call it with a delegated (user) token.',
+      );
+    case 'personalAccountNotSupported':
+      return new GraphError(
+        403,
+        'accessDenied',
+        'Personal Microsoft accounts are not supported for this API; sign in with a work or school account.',
       );
     case 'missingAdminRole':
       return new GraphError(

@@ -49,6 +49,12 @@ export interface FamilyDef {
    * built-in scenarios' operations and to operations created in the family without those properties.
    */
   defaults?: OperationDefaults;
+  /**
+   * Whether the family's Graph permission tables accept a personal Microsoft account's delegated token
+   * ("Delegated (personal Microsoft account): Not supported" on every Graph family here; longrun's own
+   * `app` family accepts one). See src/auth/permissions.ts and docs/decisions/0019.
+   */
+  personalAccounts: 'supported' | 'notSupported';
 }
 
 export interface OperationDefaults {
@@ -68,6 +74,7 @@ export const userScope = (userKey: string) => `users/${userKey.toLowerCase()}/au
 export const FAMILIES: readonly FamilyDef[] = [
   {
     name: 'authentication',
+    personalAccounts: 'notSupported',
     declaredType: 'longRunningOperation',
     defaultType: 'longRunningOperation',
     collections: [
@@ -101,6 +108,7 @@ export const FAMILIES: readonly FamilyDef[] = [
   },
   {
     name: 'roleManagementAlerts',
+    personalAccounts: 'notSupported',
     declaredType: 'longRunningOperation',
     defaultType: 'longRunningOperation',
     collections: [
@@ -124,6 +132,7 @@ export const FAMILIES: readonly FamilyDef[] = [
   },
   {
     name: 'industryData',
+    personalAccounts: 'notSupported',
     declaredType: 'longRunningOperation',
     defaultType: 'industryData.fileValidateOperation',
     collections: [
@@ -153,6 +162,7 @@ export const FAMILIES: readonly FamilyDef[] = [
   },
   {
     name: 'attackSimulation',
+    personalAccounts: 'notSupported',
     declaredType: 'attackSimulationOperation',
     defaultType: 'attackSimulationOperation',
     collections: [
@@ -174,6 +184,7 @@ export const FAMILIES: readonly FamilyDef[] = [
   },
   {
     name: 'engagement',
+    personalAccounts: 'notSupported',
     declaredType: 'engagementAsyncOperation',
     defaultType: 'engagementAsyncOperation',
     collections: [
@@ -195,6 +206,7 @@ export const FAMILIES: readonly FamilyDef[] = [
   },
   {
     name: 'sites',
+    personalAccounts: 'notSupported',
     declaredType: 'richLongRunningOperation',
     defaultType: 'richLongRunningOperation',
     collections: [
@@ -222,6 +234,7 @@ export const FAMILIES: readonly FamilyDef[] = [
   },
   {
     name: 'app',
+    personalAccounts: 'supported',
     declaredType: 'longRunningOperation',
     defaultType: 'longRunningOperation',
     collections: [
