@@ -99,7 +99,10 @@ export function validateBody(type: OperationTypeName, body: Json, options: Valid
       }
       case 'createdDateTime':
       case 'lastActionDateTime':
-        changes[name] = checkTimestamp(name, value);
+        // Nullable in the CSDL, so null is accepted; longrun always knows both times (lists order and
+        // page by them), so null leaves them to the server: createdDateTime keeps its value (now, on a
+        // create) and lastActionDateTime is the time of this write (docs/decisions/0019).
+        if (value !== null) changes[name] = checkTimestamp(name, value);
         break;
       case 'resourceLocation':
       case 'statusDetail':
@@ -149,6 +152,13 @@ function checkId(value: unknown): string {
 }
 
 function checkStatus(value: unknown, options: ValidationOptions) {
+  if (value === null) {
+    // The CSDL allows null; longrun's state rules don't: an operation is always in one state.
+    throw badRequest(
+      "'status' can't be null: an operation is always in one of notStarted, running, succeeded or failed (longrun's state rule; leave 'status' out to keep it).",
+      'status',
+    );
+  }
   const v = typeof value === 'string' ? statusValue(value) : undefined;
   if (v === undefined) {
     throw badRequest(
