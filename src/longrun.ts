@@ -28,6 +28,12 @@ import { createSecretBox } from './service/secret-box.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { OperationStore } from './store/store.js';
 
+/** PEM certificate (chain) and private key: the node serves HTTPS, with HTTP/2 and HTTP/1.1 (ALPN). */
+export interface TlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
 export interface LongrunOptions {
   /** A store; defaults to the SQLite file `dbFile`. */
   store?: OperationStore;
@@ -58,6 +64,8 @@ export interface LongrunOptions {
   retention?: RetentionOptions | false;
   /** Webhook subscriptions: which notification URLs may be called, and delivery settings; false turns them off. */
   webhooks?: (Partial<WebhookPolicy> & DelivererOptions) | false;
+  /** Serve HTTPS (HTTP/2 and HTTP/1.1); generated URLs are then https://. */
+  tls?: TlsOptions;
 }
 
 export interface StartOptions {
@@ -121,6 +129,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     trustProxy: options.trustProxy,
     secrets: options.dataKey ? createSecretBox(options.dataKey) : undefined,
     limits: options.limits,
+    tls: options.tls,
     retryAfterSeconds: options.retryAfterSeconds,
     maxWaitSeconds: options.maxWaitSeconds,
     logger: options.logger ?? false,
@@ -200,7 +209,9 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
       // connections become idle only after the server began closing, which closes idle connections just
       // once: close those as they come, or a client's keep-alive holds the close for its whole timeout.
       service.changes.close();
-      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+      // An HTTP/2 server (TLS) has no closeIdleConnections: its sessions close with the server.
+      const server = app.server as { closeIdleConnections?: () => void };
+      const idle = setInterval(() => server.closeIdleConnections?.(), 50);
       try {
         await app.close();
       } finally {

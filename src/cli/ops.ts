@@ -8,6 +8,8 @@ import { createClient, type LongrunClient } from '../client/client.js';
 import { GraphRequestError, OperationFailedError } from '../client/errors.js';
 import type { Operation } from '../client/types.js';
 import { resolveUrl } from '../client/url.js';
+import { trustGlobally } from '../client/node-tls.js';
+import { readFileSync } from 'node:fs';
 import {
   colourStatus,
   OPERATION_HEADER,
@@ -24,6 +26,7 @@ export const DEFAULT_URL = 'http://127.0.0.1:8080/v1.0';
 interface ServerFlags {
   url: string;
   token?: string;
+  ca?: string;
   json?: boolean;
 }
 
@@ -36,15 +39,32 @@ function serverOptions(command: Command): Command {
       new Option('--url <url>', 'the server, with the version').env('LONGRUN_URL').default(DEFAULT_URL),
     )
     .addOption(new Option('--token <token>', 'bearer token').env('LONGRUN_TOKEN'))
+    .addOption(
+      new Option('--ca <file>', "PEM certificate(s) to trust besides the system's (e.g. serve --tls's)").env(
+        'LONGRUN_CA_FILE',
+      ),
+    )
     .option('--json', 'print JSON for scripts');
 }
 
 function clientFor(flags: ServerFlags): LongrunClient {
+  // Global, so the event streams (stream.ts) trust it as well as the client.
+  if (flags.ca) trustGlobally(readCa(flags.ca));
   return createClient({
     baseUrl: flags.url.replace(/\/$/, ''),
     getToken: flags.token ? () => flags.token! : undefined,
     includeUnknownEnumMembers: true,
   });
+}
+
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(
+      `--ca: can't read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`,
+    );
+  }
 }
 
 /** Runs a command body; Graph errors and unreachable servers become one line on stderr and exit 1. */

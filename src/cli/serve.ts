@@ -16,8 +16,9 @@ import {
 } from './worker-options.js';
 import { importDirectory, readDirectoryFile } from './users.js';
 import { addAuthOptions, authConfigFrom, dataDirOf, securityFor, type AuthCliFlags } from './auth-options.js';
+import { addTlsOptions, tlsFrom, type TlsFlags } from './tls-options.js';
 
-interface ServeFlags extends AuthCliFlags, StoreFlags, WorkerFlags {
+interface ServeFlags extends AuthCliFlags, StoreFlags, WorkerFlags, TlsFlags {
   port: string;
   host: string;
   publicUrl?: string;
@@ -40,7 +41,7 @@ interface ServeFlags extends AuthCliFlags, StoreFlags, WorkerFlags {
 }
 
 export function serveCommand(): Command {
-  return addWorkerOptions(addStoreOptions(addAuthOptions(new Command('serve'))))
+  return addTlsOptions(addWorkerOptions(addStoreOptions(addAuthOptions(new Command('serve')))))
     .description('Run the service (HTTP API and workers) on the embedded SQLite file, or on PostgreSQL.')
     .addOption(new Option('--port <n>', 'port to listen on').env('PORT').default('8080'))
     .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('127.0.0.1'))
@@ -106,6 +107,8 @@ export function serveCommand(): Command {
 Examples:
   longrun serve
   longrun serve --port 9000 --db /var/lib/longrun/ops.db
+  longrun serve --tls                       # HTTPS + HTTP/2 with a development certificate
+  longrun serve --tls-cert cert.pem --tls-key key.pem
   longrun serve --scenarios '{"default":{"durationMs":500},"roleManagementAlertRefresh":{"outcome":"fail"}}'
 `,
     )
@@ -113,6 +116,11 @@ Examples:
       const port = integer('--port', flags.port, 0, 65535);
       const dbFile = resolve(flags.db);
       const authConfig = await authConfigFrom(flags, dataDirOf(dbFile));
+      const tls = await tlsFrom(flags, dataDirOf(dbFile)).catch((e: Error) => {
+        // A usage error: one line that names the option, no stack.
+        console.error(`error: ${e.message}`);
+        process.exit(2);
+      });
       const { store, description: database } = storeFor(flags);
       // Read before anything starts, so a bad file stops the server with its reason.
       const directoryEntries = flags.directory ? await readDirectoryFile(flags.directory, flags.tenant) : [];
@@ -132,6 +140,7 @@ Examples:
               : integer('--idle-timeout-ms', flags.idleTimeoutMs, 1, 86_400_000),
           keepAliveTimeoutMs: integer('--keep-alive-timeout-ms', flags.keepAliveTimeoutMs, 1, 3_600_000),
         },
+        tls: tls?.tls,
         logger: { level: flags.logLevel },
         scenarios: parseScenarios(flags.scenarios),
         retryAfterSeconds: integer('--retry-after', flags.retryAfter, 0, 3600),
@@ -158,6 +167,7 @@ Examples:
       }
       const url = await node.listen(port, flags.host);
       node.app.log.info({ url, database }, `longrun listening on ${url} (${database})`);
+      if (tls?.devCertFile) announceDevCertificate(node.app.log, tls.devCertFile);
       await announceAuth(node.app.log, authConfig, url);
       shutdownOn(['SIGINT', 'SIGTERM'], async (signal) => {
         node.app.log.info({ signal }, 'shutting down: finishing running handlers');
@@ -225,6 +235,14 @@ async function announceAuth(log: FastifyBaseLogger, config: AuthConfig, url: str
   );
   process.stdout.write(
     `\nDev token (delegated admin, 12 h):\n${token}\n\nTry:\n  curl -H "Authorization: Bearer ${token}" ${url}/v1.0/operations\n\n`,
+  );
+}
+
+/** Where the development certificate is, and how a Node client trusts it. */
+function announceDevCertificate(log: FastifyBaseLogger, certFile: string): void {
+  log.info({ certFile }, 'TLS with the development certificate (self-signed, for localhost)');
+  process.stdout.write(
+    `\nTLS: development certificate ${certFile}\nTrust it in Node.js clients with:\n  NODE_EXTRA_CA_CERTS=${certFile}\n(or longrun ops --ca ${certFile}, curl --cacert ${certFile})\n\n`,
   );
 }
 

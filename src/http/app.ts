@@ -46,6 +46,8 @@ export interface AppOptions {
   /** Connection and timeout limits (docs/SECURITY.md); each has a safe default. */
   limits?: ServerLimits;
   logger?: FastifyServerOptions['logger'];
+  /** Serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN) with this certificate and key. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Log a line per request (default off). */
   logRequests?: boolean;
 }
@@ -112,7 +114,8 @@ const LINGER_MS = 5_000;
  * LINGER_MS after the answer, the connection is closed anyway.
  */
 function lingerOnBody(request: FastifyRequest, reply: FastifyReply): void {
-  if (request.raw.complete) return;
+  // HTTP/2 (TLS): the refused stream ends alone, the connection stays; its socket can't be touched.
+  if (request.raw.complete || request.raw.httpVersionMajor >= 2) return;
   reply.removeHeader('connection'); // Fastify asks for Connection: close, which would reset the upload
   reply.raw.once('finish', () => {
     const timer = setTimeout(() => {
@@ -160,7 +163,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const limits = serverLimits(options.limits, options.maxWaitSeconds ?? 60);
   const security = options.security ?? OPEN_SECURITY;
   const secrets = options.secrets ?? createSecretBox(randomBytes(DATA_KEY_BYTES));
+  // With TLS: HTTP/2, and HTTP/1.1 for clients that don't offer h2. Typed as the HTTP/1 instance: the
+  // routes use only what both servers' request and reply objects share.
+  const server = options.tls
+    ? ({ http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key } } as object)
+    : {};
   const app = Fastify({
+    ...server,
     // Slow or stalled clients can't hold connections: headers, whole requests and idle sockets are timed.
     requestTimeout: limits.requestTimeoutMs,
     // Node checks the header and request deadlines on this interval (30 s by default: too coarse).

@@ -93,7 +93,8 @@ export async function streamEvents(
   out.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
-    connection: 'keep-alive',
+    // HTTP/1.1 only: HTTP/2 forbids connection-specific headers (setting one throws).
+    ...(request.raw.httpVersionMajor < 2 && { connection: 'keep-alive' }),
     'x-accel-buffering': 'no',
     'request-id': request.id,
   });
