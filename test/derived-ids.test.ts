@@ -7,10 +7,13 @@
  * The two-node case runs the built CLI: `npm run build` first.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { freshDatabase } from './support/pg.js';
 import { startServerProcess, waitForExit, type ServerProcess } from './support/process.js';
 import { startTestServer } from './support/server.js';
+
+// Server processes on a shared 2-core machine: starting them can take many seconds under load.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const STARTS = 200;
 const COPY = '/v1.0/sites/s1/contentTypes/addCopyFromContentTypeHub';
@@ -99,7 +102,7 @@ describe('concurrent starts of one target', () => {
         '--scenarios',
         JSON.stringify({ default: { durationMs: 600_000 } }),
       ];
-      nodes.push(...(await Promise.all([0, 1].map(() => startServerProcess(args)))));
+      nodes.push(...(await Promise.all([0, 1].map(() => startServerProcess(args, {}, 60_000)))));
       const bases = nodes.map((n) => n.url);
 
       expectOneOperation(

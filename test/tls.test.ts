@@ -18,11 +18,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
 import { getGlobalDispatcher, setGlobalDispatcher } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadOrCreateDevCertificate } from '../src/cli/dev-cert.js';
 import { createClient } from '../src/client/client.js';
 import { fetchTrusting, trustGlobally } from '../src/client/node-tls.js';
 import { CLI, freePort, waitForExit } from './support/process.js';
+
+// Server processes on a shared 2-core machine: starting them can take many seconds under load.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const SECRET = 'tls-test-secret-0123456789-abcdefghijklmnopqrstuv';
 const ISSUER = 'https://issuer.test';
