@@ -8,7 +8,6 @@ import { createClient, type LongrunClient } from '../client/client.js';
 import { GraphRequestError, OperationFailedError } from '../client/errors.js';
 import type { Operation } from '../client/types.js';
 import { resolveUrl } from '../client/url.js';
-import { trustGlobally } from '../client/node-tls.js';
 import { readFileSync } from 'node:fs';
 import {
   colourStatus,
@@ -44,12 +43,22 @@ function serverOptions(command: Command): Command {
         'LONGRUN_CA_FILE',
       ),
     )
-    .option('--json', 'print JSON for scripts');
+    .option('--json', 'print JSON for scripts')
+    .hook('preAction', async (_command, action) => {
+      const { ca } = action.opts<ServerFlags>();
+      if (!ca) return;
+      try {
+        // Loaded only when asked for (undici); global, so event streams (stream.ts) trust it as well.
+        const { trustGlobally } = await import('../client/node-tls.js');
+        trustGlobally(readCa(ca));
+      } catch (e) {
+        console.error(`error: ${(e as Error).message}`);
+        process.exit(EXIT.error);
+      }
+    });
 }
 
 function clientFor(flags: ServerFlags): LongrunClient {
-  // Global, so the event streams (stream.ts) trust it as well as the client.
-  if (flags.ca) trustGlobally(readCa(flags.ca));
   return createClient({
     baseUrl: flags.url.replace(/\/$/, ''),
     getToken: flags.token ? () => flags.token! : undefined,
