@@ -90,7 +90,13 @@ describe('POST /v1.0/$batch', () => {
       expect(r.body.id).toBe(op.id); // a JSON object, not a string
       expect(r.body['@odata.context']).toContain(`${server.url}/v1.0/$metadata#operations`);
     }
-    expect(Object.keys(res.responses[2].body)).toEqual(['@odata.context', '@odata.type', 'id', 'status']);
+    expect(Object.keys(res.responses[2].body)).toEqual([
+      '@odata.context',
+      '@odata.type',
+      '@odata.etag',
+      'id',
+      'status',
+    ]);
   });
 
   it('runs GET, POST, PATCH and DELETE; dependsOn orders them; responses keep request order', async () => {

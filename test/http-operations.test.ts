@@ -48,9 +48,10 @@ describe.each(COLLECTIONS)('$version$path', ({ version, path, type }) => {
     const op = await json(created);
     expect(op['@odata.type']).toBe(`#microsoft.graph.${type}`);
     expect(op.status).toBe('notStarted');
-    expect(Object.keys(op).slice(0, 8)).toEqual([
+    expect(Object.keys(op).slice(0, 9)).toEqual([
       '@odata.context',
       '@odata.type',
+      '@odata.etag',
       'id',
       'createdDateTime',
       'lastActionDateTime',

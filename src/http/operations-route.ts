@@ -14,7 +14,8 @@ import {
   type CollectionRef,
   type OperationService,
 } from '../service/operation-service.js';
-import { waitForStatusChange } from '../service/wait.js';
+import { differsFromEtags, visibleChange, waitForChange } from '../service/wait.js';
+import { etagOf, ifMatchHolds, ifNoneMatchMatches, parseEtagCondition } from '../model/etag.js';
 import { streamEvents, tokenValidUntil } from './event-stream.js';
 import { cursorFor } from '../store/sql/query-sql.js';
 import { encodeSkiptoken } from './odata/skiptoken.js';
@@ -106,12 +107,27 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       const ctx: CallContext = {
         actor: caller.actor,
         includeUnknownEnumMembers: prefs.includeUnknownEnumMembers,
+        ifMatch: condition(request, 'if-match'),
       };
       const h = new Handler(service, request, reply, resolved, ref, ctx, prefs, serviceRoot, search, options);
       h.tokenValidUntil = tokenValidUntil(caller.principal); // an event stream ends with its token
       return h.dispatch(method);
     },
   });
+}
+
+/** An If-Match / If-None-Match field; 400 when it is present but not `*` or a list of entity tags. */
+function condition(request: FastifyRequest, name: 'if-match' | 'if-none-match') {
+  const field = request.headers[name];
+  const parsed = parseEtagCondition(field);
+  if (field !== undefined && !parsed) {
+    throw new GraphError(
+      400,
+      'invalidRequest',
+      `The ${name === 'if-match' ? 'If-Match' : 'If-None-Match'} header must be * or a list of quoted entity tags (e.g. "3-1a2b3c4d"), as ETag headers carry them.`,
+    );
+  }
+  return parsed;
 }
 
 /** A path that is not an operations collection may be a Graph action that starts one. */
@@ -190,24 +206,41 @@ class Handler {
 
   private async read(id: string): Promise<FastifyReply> {
     const parsed = parseQueryOptions(this.search, this.queryContext('entity'));
+    const ifNoneMatch = condition(this.request, 'if-none-match');
     let record: OperationView;
     if (this.prefs.wait !== undefined && this.prefs.wait > 0) {
-      // Prefer: wait=N (RFC 7240): hold the read until the status changes or the time is up.
+      // Prefer: wait=N (RFC 7240): hold the read until the operation differs from what the client saw
+      // (its If-None-Match, else the operation when the request arrived) or the time is up.
       const seconds = Math.min(this.prefs.wait, this.options.maxWaitSeconds);
       const aborted = new AbortController();
       this.request.raw.once('close', () => aborted.abort());
-      ({ record } = await waitForStatusChange(
+      ({ record } = await waitForChange(
         this.service.changes,
         (key) => this.service.store.read(key),
         keyOf(this.ref, id),
         seconds * 1000,
+        ifNoneMatch ? differsFromEtags(ifNoneMatch) : visibleChange,
         aborted.signal,
       ));
       this.applied.push(`wait=${seconds}`);
     } else {
       record = await this.service.get(this.ref, id);
     }
+    const etag = etagOf(record);
+    this.reply.header('ETag', etag);
+    if (this.ctx.ifMatch && !ifMatchHolds(this.ctx.ifMatch, etag)) {
+      throw new GraphError(
+        412,
+        'preconditionFailed',
+        `The operation's ETag is ${etag}, not the one in If-Match.`,
+      );
+    }
     if (!isTerminal(record.status)) this.reply.header('Retry-After', String(this.options.retryAfterSeconds));
+    if (ifNoneMatch && ifNoneMatchMatches(ifNoneMatch, etag)) {
+      // RFC 9110 §15.4.5: 304 carries the validator and the headers a 200 would (Retry-After), no body.
+      this.setApplied();
+      return this.reply.code(304).send();
+    }
     return this.json(200, {
       '@odata.context': entityContext(
         { serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath, select: parsed.select },
@@ -311,6 +344,7 @@ class Handler {
   /** Bound action `cancel`: 202, with the operation's Location to watch it end. */
   private async cancel(id: string): Promise<FastifyReply> {
     const record = await this.service.cancel(this.ref, id, this.ctx);
+    this.reply.header('ETag', etagOf(record));
     const path = (this.request.raw.url ?? '').split('?')[0].replace(/\/cancel$/, '');
     const location = `${origin(this.request, this.options.publicUrl)}${path}`;
     this.reply.header('Location', location).header('Retry-After', String(this.options.retryAfterSeconds));
@@ -329,6 +363,7 @@ class Handler {
   }
 
   private respondWithOperation(status: number, record: Parameters<typeof renderOperation>[0]): FastifyReply {
+    this.reply.header('ETag', etagOf(record));
     if (this.prefs.returnMinimal) {
       this.applied.push('return=minimal');
       this.setApplied();

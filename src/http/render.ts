@@ -1,9 +1,10 @@
 /**
- * Graph's JSON for operations: properties in Graph's order (@odata.context, @odata.type, id,
+ * Graph's JSON for operations: properties in Graph's order (@odata.context, @odata.type, @odata.etag, id,
  * createdDateTime, lastActionDateTime, resourceLocation, status, statusDetail, then the subtype's own),
  * unset nullable properties as null, `@odata.type` on every operation so SDKs can pick the subtype.
  */
 import type { OperationView } from '../model/operation.js';
+import { etagOf } from '../model/etag.js';
 import { visibleStatusName } from '../model/status.js';
 import { OPERATION_TYPES, subtypeProperties } from '../model/types.js';
 
@@ -14,7 +15,12 @@ export interface RenderOptions {
 }
 
 export function renderOperation(record: OperationView, options: RenderOptions): Record<string, unknown> {
-  const out: Record<string, unknown> = { '@odata.type': '#' + OPERATION_TYPES[record.type].qualifiedName };
+  // Control information first (OData JSON Format 4.01 §4.5): the type, then the entity's ETag, which
+  // odata.metadata=minimal includes whenever the entity has one (docs/decisions/0015-etags.md).
+  const out: Record<string, unknown> = {
+    '@odata.type': '#' + OPERATION_TYPES[record.type].qualifiedName,
+    '@odata.etag': etagOf(record),
+  };
   const wanted = options.select ? new Set(options.select) : undefined;
   const want = (name: string) => !wanted || wanted.has(name);
   if (want('id')) out.id = record.id;

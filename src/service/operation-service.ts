@@ -4,7 +4,8 @@
  * idempotent. The HTTP layer and the engine both go through here; only this layer calls the store.
  */
 import { defaultsOf, type FamilyDef } from '../families/families.js';
-import { conflict, notFound } from '../model/errors.js';
+import { etagOf, ifMatchHolds, type EtagCondition } from '../model/etag.js';
+import { conflict, GraphError, notFound } from '../model/errors.js';
 import { newOperationId } from '../model/ids.js';
 import type { OperationChanges, OperationRecord, OperationView } from '../model/operation.js';
 import type { FilterNode, ListQuery } from '../model/query.js';
@@ -38,6 +39,11 @@ export interface CallContext {
   /** Who is acting, recorded in the history. */
   actor: string;
   includeUnknownEnumMembers: boolean;
+  /**
+   * `If-Match` of a write (PATCH, DELETE, cancel): checked against the operation's ETag inside the same
+   * atomic step as the write, so a writer holding a stale tag gets 412 and never overwrites a newer state.
+   */
+  ifMatch?: EtagCondition;
 }
 
 export interface StartRequest {
@@ -173,6 +179,7 @@ export class OperationService {
     const key = keyOf(ref, id);
     const meta = { actor: ctx.actor, kind };
     const plan = (current: OperationRecord): RecordChanges | undefined => {
+      checkIfMatch(ctx, current);
       const changes = decide(current);
       if (skip()) return undefined;
       if (changes.status !== undefined && changes.status !== current.status && isTerminal(current.status)) {
@@ -227,6 +234,8 @@ export class OperationService {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.store.get(key);
       if (!current) throw notFound(`The operation '${id}' does not exist in this collection.`);
+      // The delete below is guarded by the version read here, so this check and the delete are one step.
+      checkIfMatch(ctx, current);
       if (!isTerminal(current.status)) {
         throw conflict(
           'The operation has not finished; cancel it first (POST .../cancel), then delete it once it is canceled.',
@@ -401,6 +410,18 @@ export class OperationService {
 
   private publish(record: OperationRecord, kind: string): void {
     this.changes.publish({ tenantId: record.tenantId, scope: record.scope, id: record.id, record, kind });
+  }
+}
+
+/** RFC 9110 §13.1.1: a write whose If-Match does not hold is refused with 412, before anything else. */
+function checkIfMatch(ctx: CallContext, current: OperationRecord): void {
+  if (ctx.ifMatch && !ifMatchHolds(ctx.ifMatch, etagOf(current))) {
+    throw new GraphError(
+      412,
+      'preconditionFailed',
+      `The operation has changed: its ETag is ${etagOf(current)}, not the one in If-Match. Read it again and retry.`,
+      { headers: { ETag: etagOf(current) } },
+    );
   }
 }
 

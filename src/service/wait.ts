@@ -1,8 +1,12 @@
 /**
- * Holding a read until something happens (`Prefer: wait=N`): resolves with the operation once its status
- * differs from what the caller saw, or it is terminal, or the time is up. Changes from other nodes arrive
- * through the same feed (as notifications without a record), so the operation is read again on each wake.
+ * Holding a read until something happens (`Prefer: wait=N`), as Kubernetes watches and Consul blocking
+ * queries do: resolves with the operation once it differs from what the caller last saw, or it is
+ * terminal, or the time is up. "What the caller saw" is its ETag when it sent one (If-None-Match: the
+ * precise form, nothing between two polls is missed), else the operation as it was when the request
+ * arrived. Changes from other nodes arrive through the same feed (as notifications without a record), so
+ * the operation is read again on each wake.
  */
+import { etagOf, ifNoneMatchMatches, type EtagCondition } from '../model/etag.js';
 import { notFound } from '../model/errors.js';
 import type { OperationView } from '../model/operation.js';
 import { isTerminal } from '../model/status.js';
@@ -15,11 +19,32 @@ export interface WaitResult {
   changed: boolean;
 }
 
-export async function waitForStatusChange(
+/** Whether `latest` differs from what the caller saw; `initial` is the operation when the wait began. */
+export type ChangeTest = (latest: OperationView, initial: OperationView) => boolean;
+
+/** The caller sent If-None-Match: any version other than the ones it holds is news to it. */
+export const differsFromEtags =
+  (seen: EtagCondition): ChangeTest =>
+  (latest) =>
+    !ifNoneMatchMatches(seen, etagOf(latest));
+
+/**
+ * No ETag: a change of what a client reads (status, progress and the other subtype properties, status
+ * detail, resource location) since the request arrived. Bookkeeping writes (lease renewals) bump the
+ * version but change none of these, so they don't end the wait.
+ */
+export const visibleChange: ChangeTest = (latest, initial) =>
+  latest.status !== initial.status ||
+  latest.statusDetail !== initial.statusDetail ||
+  latest.resourceLocation !== initial.resourceLocation ||
+  JSON.stringify(latest.props) !== JSON.stringify(initial.props);
+
+export async function waitForChange(
   changes: ChangeFeed,
   read: (key: OperationKey) => Promise<OperationView | undefined>,
   key: OperationKey,
   timeoutMs: number,
+  changed: ChangeTest,
   signal?: AbortSignal,
 ): Promise<WaitResult> {
   let wake: () => void = () => {};
@@ -35,6 +60,8 @@ export async function waitForStatusChange(
   try {
     const initial = await read(key);
     if (!initial) throw notFound(`The operation '${key.id}' does not exist in this collection.`);
+    // Already news to the caller (its ETag is stale): answer at once.
+    if (changed(initial, initial)) return { record: initial, changed: true };
     if (isTerminal(initial.status) || timeoutMs <= 0) return { record: initial, changed: false };
     const deadline = Date.now() + timeoutMs;
     let current = initial;
@@ -46,7 +73,7 @@ export async function waitForStatusChange(
           // One last read: a change whose notification never came (its writer died right after the
           // commit) is still answered at the deadline.
           const last = (await read(key)) ?? current;
-          return { record: last, changed: last.status !== initial.status };
+          return { record: last, changed: changed(last, initial) };
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, remaining);
@@ -65,8 +92,7 @@ export async function waitForStatusChange(
       woken = false;
       const latest = await read(key);
       if (!latest) throw notFound(`The operation '${key.id}' was deleted.`);
-      if (latest.status !== initial.status || isTerminal(latest.status))
-        return { record: latest, changed: true };
+      if (changed(latest, initial) || isTerminal(latest.status)) return { record: latest, changed: true };
       current = latest;
     }
   } finally {
