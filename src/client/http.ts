@@ -37,6 +37,8 @@ export interface HttpRequest {
   includeUnknownEnumMembers?: boolean;
   /** Sent as `Idempotency-Key`; makes a POST or PATCH safe to resend. */
   idempotencyKey?: string;
+  /** Sent as `If-None-Match`; a `304 Not Modified` then resolves (with no body) instead of throwing. */
+  ifNoneMatch?: string;
 }
 
 export interface HttpResult {
@@ -120,7 +122,8 @@ export class Transport {
         }
       }
       const body = await readBody(response, clientRequestId, request.signal);
-      if (!response.ok) throw graphRequestError(response, body, clientRequestId, attempt + 1);
+      const notModified = response.status === 304 && request.ifNoneMatch !== undefined;
+      if (!response.ok && !notModified) throw graphRequestError(response, body, clientRequestId, attempt + 1);
       return { response, body, clientRequestId, retried: attempt > 0 };
     }
   }
@@ -148,6 +151,7 @@ export class Transport {
     if (attempt > 0) headers.set('Retry-Attempt', String(attempt)); // as Graph's SDK retry handler does
     if (request.body !== undefined) headers.set('Content-Type', 'application/json');
     if (request.idempotencyKey !== undefined) headers.set('Idempotency-Key', request.idempotencyKey);
+    if (request.ifNoneMatch !== undefined) headers.set('If-None-Match', request.ifNoneMatch);
     const prefer = [...(request.prefer ?? [])];
     if (this.includesUnknownEnumMembers || request.includeUnknownEnumMembers) {
       prefer.unshift('include-unknown-enum-members');

@@ -36,7 +36,10 @@ export interface OperationPoller {
   poll(options?: PollOptions): Promise<Operation>;
   /** Polls until terminal; resolves with the `succeeded` operation, rejects with OperationFailedError otherwise. */
   pollUntilDone(options?: PollUntilDoneOptions): Promise<Operation>;
-  /** Called with the operation after each poll; returns a function that unsubscribes. */
+  /**
+   * Called with the operation after each poll that read it; a poll the server answered `304 Not
+   * Modified` (the operation is as last seen) doesn't call it. Returns a function that unsubscribes.
+   */
   onProgress(callback: (operation: Operation) => void): () => void;
   /** JSON with the operation URL, the last operation and the action response; see resumePoller. */
   serialize(): string;
@@ -63,6 +66,8 @@ export class HttpOperationPoller implements OperationPoller {
   /** The last response already waited on the server (Preference-Applied: wait). */
   private waitApplied = false;
   private done = false;
+  /** The ETag of the operation as last read: sent as If-None-Match, so the server can say "unchanged". */
+  private etag: string | undefined;
   private readonly listeners = new Set<(operation: Operation) => void>();
 
   constructor(
@@ -92,21 +97,27 @@ export class HttpOperationPoller implements OperationPoller {
 
   async poll(options: PollOptions = {}): Promise<Operation> {
     const prefer = options.preferWaitSeconds ? [`wait=${Math.round(options.preferWaitSeconds)}`] : [];
+    // With the tag it holds, a waiting read ends on the first change the client has not seen (nothing
+    // between two polls is missed), and an unchanged operation costs a bodiless 304.
+    const ifNoneMatch = this.operation ? this.etag : undefined;
     const { response, body, clientRequestId } = await this.transport.send({
       method: 'GET',
       url: this.operationUrl,
       signal: options.signal,
       prefer,
+      ifNoneMatch,
     });
     this.retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), response.headers.get('date'));
     this.waitApplied = /(^|[\s,])wait(=|\s*[,;]|\s*$)/i.test(
       response.headers.get('preference-applied') ?? '',
     );
+    if (response.status === 304 && this.operation) return this.operation;
     let operation = asOperation(body, response, clientRequestId);
+    const etag = response.headers.get('etag') ?? undefined;
     if (operation.status === 'unknownFutureValue' && !this.transport.includesUnknownEnumMembers) {
       operation = await this.reveal(operation, options.signal);
     }
-    this.record(operation);
+    this.record(operation, etag);
     // A copy of the set, so a listener that unsubscribes during the call does not disturb the loop.
     for (const listener of [...this.listeners]) listener(operation);
     return operation;
@@ -163,8 +174,10 @@ export class HttpOperationPoller implements OperationPoller {
     return body === undefined ? operation : asOperation(body, response, clientRequestId);
   }
 
-  private record(operation: Operation): void {
+  private record(operation: Operation, etag?: string): void {
     this.operation = operation;
+    const annotated = (operation as { '@odata.etag'?: unknown })['@odata.etag'];
+    this.etag = etag ?? (typeof annotated === 'string' ? annotated : undefined);
     const status = operation.status;
     // Anything other than a known state means this client cannot tell when it ends (a member newer than
     // this client, or unknownFutureValue the server would not reveal): report it rather than poll forever.
