@@ -24,7 +24,11 @@ export interface WorkerOptions {
   concurrency?: number;
   /** How long a claim lasts without a heartbeat; default 30 s. Heartbeats renew it every third of that. */
   leaseMs?: number;
-  /** Poll for due work this often when nothing wakes the worker; default 1 s. */
+  /**
+   * Look for due work at least this often; default 1 s. Between polls the worker also wakes for new work
+   * and at the due time of every retry or scheduled start it learns of (see DueTimes), so this is only
+   * the backstop for what no notification told it (e.g. a lease that expired on another node).
+   */
   pollIntervalMs?: number;
   /** Progress is written at most this often per operation; default 250 ms. */
   progressIntervalMs?: number;
@@ -65,6 +69,8 @@ export class Worker {
   private wakeRequested = false;
   private unsubscribe?: () => void;
   private readonly log: WorkerLogger;
+  /** When known operations become due: the loop sleeps until the earliest (timers, not ticks). */
+  private readonly due = new DueTimes();
 
   constructor(
     private readonly service: OperationService,
@@ -122,6 +128,13 @@ export class Worker {
   }
 
   private onChange(change: OperationChange): void {
+    // A retry's backoff or a scheduled start: wake when it is due, not at the next poll tick. Leases are
+    // in runAt too (a claimed operation is due again when its lease runs out); their renewals move it.
+    const r = change.record;
+    if (r && r.handler && r.runAt !== null && r.status < STATUS.succeeded && this.registry.get(r.handler)) {
+      // Later than the next poll anyway (a lease's expiry, typically): no need to wake now.
+      if (this.due.add(r.runAt) && r.runAt < Date.now() + this.pollIntervalMs) this.poke();
+    }
     // A change from another node comes without the record: wake up anyway, the claim finds out.
     if (
       change.kind === 'created' &&
@@ -148,6 +161,8 @@ export class Worker {
       const free = this.concurrency - this.running.size;
       let claimed: OperationRecord[] = [];
       if (free > 0) {
+        // What was due by now is looked for by this claim (its store clock reads no earlier than this).
+        this.due.passed(Date.now());
         try {
           claimed = await this.service.claim({
             workerId: this.id,
@@ -163,11 +178,11 @@ export class Worker {
       }
       // A full batch means more may be waiting: go again without sleeping.
       if (claimed.length > 0 && claimed.length === free) continue;
-      await this.sleep();
+      await this.sleep(free > 0);
     }
   }
 
-  private sleep(): Promise<void> {
+  private sleep(untilDue: boolean): Promise<void> {
     if (this.wakeRequested || this.stopping) {
       this.wakeRequested = false;
       return Promise.resolve();
@@ -179,7 +194,11 @@ export class Worker {
         this.wakeRequested = false;
         resolve();
       };
-      const timer = setTimeout(done, this.pollIntervalMs);
+      // Until the earliest due time known (1 ms late: a timer may fire within its own millisecond), else
+      // the poll interval. With no free slot, only a finished attempt (a poke) can make room.
+      const next = untilDue ? this.due.earliest() : undefined;
+      const dueIn = next === undefined ? Infinity : Math.max(0, next - Date.now() + 1);
+      const timer = setTimeout(done, Math.min(this.pollIntervalMs, dueIn));
       this.wake = done;
     });
   }
@@ -362,6 +381,36 @@ export class Worker {
     }
     if (!renewed) attempt.controller.abort(new StaleSignal());
     else if (renewed.cancelRequested) attempt.controller.abort(new CancelSignal());
+  }
+}
+
+/**
+ * The due times (epoch ms) a worker knows of, earliest first: what its own retries scheduled and what the
+ * changes it saw announced. Bounded: beyond MAX entries the latest are forgotten, and the poll finds them.
+ */
+export class DueTimes {
+  private static readonly MAX = 1024;
+  private times: number[] = [];
+
+  /** Records a due time; true when it is now the earliest (the sleeping loop should re-arm its timer). */
+  add(at: number): boolean {
+    let i = this.times.length;
+    while (i > 0 && this.times[i - 1] > at) i--;
+    if (this.times[i - 1] === at) return false;
+    this.times.splice(i, 0, at);
+    if (this.times.length > DueTimes.MAX) this.times.pop();
+    return i === 0;
+  }
+
+  /** Forgets the times a claim made at `now` has covered. */
+  passed(now: number): void {
+    let n = 0;
+    while (n < this.times.length && this.times[n] <= now) n++;
+    if (n > 0) this.times.splice(0, n);
+  }
+
+  earliest(): number | undefined {
+    return this.times[0];
   }
 }
 
