@@ -206,6 +206,7 @@ export function storeContract(
           requestHash: 'hash-1',
           createdBy: 'app:123',
           terminalAt: null,
+          checkpoint: null,
         };
         expect(created).toMatchObject(expected);
         expect(typeof created.seq).toBe('number');
@@ -1186,6 +1187,59 @@ export function storeContract(
         expect(await store.history(recent)).toHaveLength(2);
         expect(await store.get(running)).toBeTruthy();
         expect(await store.count('tenant-a', old[0].scope)).toBe(2);
+      });
+    });
+
+    describe('checkpoints', () => {
+      it('keeps a checkpoint written with a fenced update, for the next claim, alone or in a group', async () => {
+        const a = await store.insert(dueOp(), CREATED);
+        const b = await store.insert(dueOp(), CREATED);
+        const claimed = await store.claim({ workerId: 'w', limit: 2, leaseMs: 60_000 });
+        expect(claimed.map((r) => r.checkpoint)).toEqual([null, null]);
+        const state = { page: 7, cursor: 'abc', nested: { list: [1, 2, 3] }, text: '"quoted"' };
+        // Issued together: PostgreSQL sends them as one statement.
+        const [ra, rb] = await Promise.all(
+          claimed.map((r, i) =>
+            store.update(
+              r,
+              { checkpoint: i === 0 ? state : 'just a string' },
+              { fencingToken: r.fencingToken },
+              { actor: 'worker:w', kind: 'progress' },
+            ),
+          ),
+        );
+        expect(ra.ok && rb.ok).toBe(true);
+        const byId = new Map(claimed.map((r, i) => [r.id, i === 0 ? state : 'just a string']));
+        expect((await store.get(a))!.checkpoint).toEqual(byId.get(a.id));
+        expect((await store.get(b))!.checkpoint).toEqual(byId.get(b.id));
+        // A stale attempt's checkpoint is refused like its other writes.
+        const stale = await store.update(
+          claimed[0],
+          { checkpoint: { page: 1 } },
+          { fencingToken: claimed[0].fencingToken - 1 },
+          { actor: 'worker:old', kind: 'progress' },
+        );
+        expect(stale.ok).toBe(false);
+        // Freed and claimed again: the next attempt gets the checkpoint.
+        await store.update(claimed[0], { runAt: Date.now() - 1, leaseOwner: null }, {}, UPDATED);
+        const [again] = await store.claim({ workerId: 'w2', limit: 1, leaseMs: 60_000 });
+        expect(again.id).toBe(claimed[0].id);
+        expect(again.checkpoint).toEqual(byId.get(claimed[0].id));
+      });
+    });
+
+    describe('worker liveness', () => {
+      it('leaves the leases of a registered, living worker alone', async () => {
+        if (!store.registerWorker || !store.releaseDeadLeases || !store.unregisterWorker) return;
+        await store.registerWorker('w-alive');
+        await store.insert(dueOp(), CREATED);
+        const [claimed] = await store.claim({ workerId: 'w-alive', limit: 1, leaseMs: 60_000 });
+        expect(await store.releaseDeadLeases()).toBe(0);
+        expect((await store.get(claimed))!.runAt).toBe(claimed.runAt);
+        await store.unregisterWorker('w-alive');
+        // Unregistered (a clean stop): no longer listed, so nothing proves it dead; the lease runs out.
+        expect(await store.releaseDeadLeases()).toBe(0);
+        expect((await store.get(claimed))!.runAt).toBe(claimed.runAt);
       });
     });
 

@@ -45,6 +45,9 @@ export interface WorkerLogger {
   warn(obj: object, msg: string): void;
 }
 
+/** How often a worker looks for dead workers' leases (besides at its start). */
+const LIVENESS_CHECK_MS = 5_000;
+
 const SILENT: WorkerLogger = { info() {}, warn() {} };
 
 interface Attempt {
@@ -121,6 +124,7 @@ export class Worker {
       for (const a of this.running.values()) a.controller.abort(new ShutdownSignal());
       await all();
     }
+    await this.service.unregisterWorker(this.id).catch(() => {});
   }
 
   get activeCount(): number {
@@ -157,7 +161,25 @@ export class Worker {
   }
 
   private async loop(): Promise<void> {
+    // Listed first, so that once this worker holds leases, its death can be proven (instant recovery).
+    try {
+      await this.service.registerWorker(this.id);
+    } catch (error) {
+      this.log.warn({ worker: this.id, err: messageOf(error) }, 'could not register for liveness');
+    }
+    let livenessCheckedAt = -Infinity;
     while (!this.stopping) {
+      // A worker proven dead (its process or its database session is gone) holds its leases no longer:
+      // checked at start (a restart after a crash takes the crashed node's work at once) and now and then.
+      if (Date.now() - livenessCheckedAt >= LIVENESS_CHECK_MS) {
+        livenessCheckedAt = Date.now();
+        try {
+          const freed = await this.service.releaseDeadLeases();
+          if (freed > 0) this.log.info({ worker: this.id, freed }, 'took over the leases of dead workers');
+        } catch {
+          // store unreachable: the next check, or the leases' expiry, will do
+        }
+      }
       const free = this.concurrency - this.running.size;
       let claimed: OperationRecord[] = [];
       if (free > 0) {

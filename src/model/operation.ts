@@ -51,6 +51,8 @@ export interface OperationRecord extends OperationView {
   createdBy: string | null;
   /** Epoch ms at which it became terminal (drives retention). */
   terminalAt: number | null;
+  /** The last state a handler saved with ctx.checkpoint (JSON), for the next attempt; null if none. */
+  checkpoint?: unknown;
   /** On records a write returns: the history event that write recorded (the event streams' id). */
   eventSeq?: number;
 }

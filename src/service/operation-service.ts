@@ -399,6 +399,20 @@ export class OperationService {
     return result.record;
   }
 
+  /** Lists a worker so that its death can be proven (see OperationStore.registerWorker); no-op without. */
+  async registerWorker(workerId: string): Promise<void> {
+    await this.store.registerWorker?.(workerId);
+  }
+
+  async unregisterWorker(workerId: string): Promise<void> {
+    await this.store.unregisterWorker?.(workerId);
+  }
+
+  /** Frees at once the leases of workers proven dead; how many operations became due. */
+  async releaseDeadLeases(): Promise<number> {
+    return (await this.store.releaseDeadLeases?.()) ?? 0;
+  }
+
   /** Removes operations that became terminal before `beforeMs`, at most `limit` of them. */
   purgeTerminal(beforeMs: number, limit: number): Promise<number> {
     return this.store.purgeTerminal(beforeMs, limit);

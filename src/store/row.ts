@@ -31,6 +31,8 @@ export interface OperationRow {
   request_hash: string | null;
   created_by: string | null;
   terminal_at: number | string | null;
+  /** JSON text; undefined before migration 5. */
+  checkpoint?: string | null;
 }
 
 const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
@@ -90,6 +92,7 @@ export function rowToRecord(row: OperationRow): OperationRecord {
     requestHash: row.request_hash,
     createdBy: row.created_by,
     terminalAt: num(row.terminal_at),
+    checkpoint: row.checkpoint === null || row.checkpoint === undefined ? null : JSON.parse(row.checkpoint),
   };
 }
 
@@ -137,6 +140,8 @@ export function changeColumns(
   if (changes.attempts !== undefined) cols.push(['attempts', changes.attempts]);
   if (changes.cancelRequested !== undefined) cols.push(['cancel_requested', bool(changes.cancelRequested)]);
   if (changes.terminalAt !== undefined) cols.push(['terminal_at', changes.terminalAt]);
+  if (changes.checkpoint !== undefined)
+    cols.push(['checkpoint', changes.checkpoint === null ? null : json(changes.checkpoint)]);
   return cols;
 }
 

@@ -47,6 +47,8 @@ export interface RecordChanges {
   attempts?: number;
   cancelRequested?: boolean;
   terminalAt?: number | null;
+  /** A handler's checkpoint (JSON), kept for the next attempt; null clears it. */
+  checkpoint?: unknown;
 }
 
 export interface WriteGuard {
@@ -216,6 +218,17 @@ export interface OperationStore {
    */
   moveScope?(tenantId: string, from: string, to: string): Promise<number>;
   statusCounts?(): Promise<{ status: StatusValue; type: OperationTypeName; count: number }[]>;
+
+  /**
+   * Optional worker liveness, for instant recovery (docs/decisions/0016-worker-liveness.md).
+   * `registerWorker` records a worker of this process so that its death can be proven: PostgreSQL holds a
+   * session advisory lock for it (gone when the session ends), SQLite records host, pid and process start
+   * time. `releaseDeadLeases` makes the operations leased to registered workers proven dead due now and
+   * forgets those workers; returns how many operations it freed. Without them, leases expire as before.
+   */
+  registerWorker?(workerId: string): Promise<void>;
+  unregisterWorker?(workerId: string): Promise<void>;
+  releaseDeadLeases?(): Promise<number>;
 
   /**
    * Cross-node change notifications; SQLite has a single node and doesn't need it. Calls `onChange` for

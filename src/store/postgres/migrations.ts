@@ -118,4 +118,25 @@ CREATE TABLE user_directory (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'worker liveness and checkpoints',
+    sql: `
+-- Workers that hold leases; each holds the session advisory lock (LIVENESS_LOCK_CLASS, lock_key) while it
+-- lives, so a worker whose lock is gone is dead (its session ended) and its leases are free at once.
+CREATE TABLE workers (
+  worker_id     text    PRIMARY KEY,
+  lock_key      integer NOT NULL,
+  host          text    NOT NULL,
+  pid           integer NOT NULL,
+  registered_at text    NOT NULL
+);
+CREATE INDEX operations_lease_owner ON operations (lease_owner) WHERE lease_owner IS NOT NULL AND status < 2;
+ALTER TABLE operations ADD COLUMN checkpoint jsonb;
+`,
+  },
 ];
+
+/** First key of the workers' liveness advisory locks ('lrun' in ASCII); the second is workers.lock_key. */
+export const LIVENESS_LOCK_CLASS = 1819440494;
+

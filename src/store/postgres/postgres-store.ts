@@ -51,6 +51,7 @@ import { ChangeNotifier } from './notifier.js';
 import { UpdateBatcher, type UpdateRequest } from './update-batcher.js';
 import { horizonOf, settled, TAIL, type TailRow } from './event-horizon.js';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
+import { LivenessLocks } from './liveness.js';
 import { PostgresSubscriptions } from './postgres-subscriptions.js';
 import { PostgresUsers } from './postgres-users.js';
 
@@ -145,6 +146,7 @@ WITH input AS (
     ${keep('resource_location')},
     ${keep('status_detail')},
     props = CASE WHEN x.c ? 'props' THEN x.c->'props' ELSE o.props END,
+    checkpoint = CASE WHEN x.c ? 'checkpoint' THEN x.c->'checkpoint' ELSE o.checkpoint END,
     ${keep('run_at', '::bigint')},
     ${keep('lease_owner')},
     ${keep('attempts', '::integer')},
@@ -195,6 +197,8 @@ export class PostgresStore implements OperationStore {
   readonly subscriptions: PostgresSubscriptions;
   readonly users: PostgresUsers;
   private horizonCache?: { at: number; value: Promise<number> };
+  /** Session advisory locks that prove this node's workers alive (see liveness.ts). */
+  private readonly liveness: LivenessLocks;
   /** Announces committed writes to every node's listener (see notifier.ts). */
   private readonly notifier = new ChangeNotifier((channel, payload) =>
     this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]),
@@ -232,6 +236,10 @@ export class PostgresStore implements OperationStore {
     this.listenConfig = options.listenConnectionString
       ? { connectionString: options.listenConnectionString, application_name: 'longrun-listen' }
       : { ...(this.pool.options as pg.ClientConfig), application_name: 'longrun-listen' };
+    this.liveness = new LivenessLocks(
+      { ...this.listenConfig, application_name: 'longrun-liveness' },
+      (text, values) => this.query(text, values, false),
+    );
   }
 
   /**
@@ -326,6 +334,7 @@ export class PostgresStore implements OperationStore {
     if (this.closed) return;
     this.closed = true;
     await this.notifier.drain();
+    await this.liveness.close();
     await Promise.all([...this.listeners].map((l) => l.stop()));
     this.listeners.clear();
     if (this.ownsPool) await this.pool.end();
@@ -737,6 +746,18 @@ SELECT count(*) AS n FROM del`,
       false,
     );
     return Number(rows[0].moved);
+  }
+
+  registerWorker(workerId: string): Promise<void> {
+    return this.liveness.register(workerId);
+  }
+
+  unregisterWorker(workerId: string): Promise<void> {
+    return this.liveness.unregister(workerId);
+  }
+
+  releaseDeadLeases(): Promise<number> {
+    return this.liveness.releaseDeadLeases();
   }
 
   async statusCounts(): Promise<{ status: StatusValue; type: OperationTypeName; count: number }[]> {

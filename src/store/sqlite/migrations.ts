@@ -104,4 +104,22 @@ CREATE TABLE user_directory (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'worker liveness and checkpoints',
+    sql: `
+-- Workers that hold leases, with what proves them alive: same host, a live pid, the same process start.
+CREATE TABLE workers (
+  worker_id     TEXT    PRIMARY KEY,
+  host          TEXT    NOT NULL,
+  pid           INTEGER NOT NULL,
+  proc_start    TEXT,
+  registered_at TEXT    NOT NULL
+);
+-- A dead worker's leases, found at once.
+CREATE INDEX operations_lease_owner ON operations (lease_owner) WHERE lease_owner IS NOT NULL AND status < 2;
+-- ctx.checkpoint(state): the last state a handler's attempt saved, as JSON.
+ALTER TABLE operations ADD COLUMN checkpoint TEXT;
+`,
+  },
 ];

@@ -40,6 +40,7 @@ import {
   type WriteMeta,
 } from '../store.js';
 import { GroupCommit } from './group-commit.js';
+import { provenDead, thisProcess } from './liveness.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteSubscriptions } from './sqlite-subscriptions.js';
 import { SqliteUsers } from './sqlite-users.js';
@@ -381,6 +382,44 @@ export class SqliteStore implements OperationStore {
         from,
       );
       return moved;
+    });
+  }
+
+  async registerWorker(workerId: string): Promise<void> {
+    const me = thisProcess();
+    await this.writes.run(() =>
+      this.stmt(
+        `INSERT INTO workers (worker_id, host, pid, proc_start, registered_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+             proc_start = excluded.proc_start, registered_at = excluded.registered_at`,
+      ).run(workerId, me.host, me.pid, me.start, now()),
+    );
+  }
+
+  async unregisterWorker(workerId: string): Promise<void> {
+    await this.writes.run(() => this.stmt('DELETE FROM workers WHERE worker_id = ?').run(workerId));
+  }
+
+  /** Several processes may share the file: only workers whose process is proven gone are released. */
+  async releaseDeadLeases(): Promise<number> {
+    const workers = this.stmt('SELECT worker_id, host, pid, proc_start FROM workers').all() as {
+      worker_id: string;
+      host: string;
+      pid: number;
+      proc_start: string | null;
+    }[];
+    const dead = workers.filter((w) => provenDead({ host: w.host, pid: w.pid, start: w.proc_start }));
+    if (dead.length === 0) return 0;
+    return this.writes.run(() => {
+      const nowMs = Date.now();
+      let freed = 0;
+      for (const w of dead) {
+        freed += this.stmt(
+          `UPDATE operations SET run_at = ?, version = version + 1 WHERE lease_owner = ? AND status < 2 AND handler IS NOT NULL AND run_at > ?`,
+        ).run(nowMs, w.worker_id, nowMs).changes;
+        this.stmt('DELETE FROM workers WHERE worker_id = ?').run(w.worker_id);
+      }
+      return freed;
     });
   }
 
