@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import { processStart, provenDead, thisProcess } from '../src/store/sqlite/liveness.js';
 import { freshDatabase } from './support/pg.js';
@@ -159,4 +161,58 @@ describe('SQLite liveness proof', () => {
     expect(provenDead({ ...me, start: me.start === null ? null : `${me.start}1` })).toBe(me.start !== null);
     expect(provenDead({ ...id, host: `not-${hostname()}` })).toBe(false);
   });
+});
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/checkpoint-node.mjs', import.meta.url));
+
+/** Starts the fixture node; resolves with the process and the URL it printed. */
+async function startFixture(args: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push({ child, url: '', output: () => '' });
+  let out = '';
+  child.stderr!.on('data', (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('http://'));
+      if (line) resolve(line.trim());
+    });
+    child.once('exit', (code) => reject(new Error(`fixture exited with ${code}:\n${out}`)));
+  });
+  return { child, url };
+}
+
+describe('checkpoints', () => {
+  it(
+    'a handler killed after checkpointing at 50 % resumes from its checkpoint',
+    { timeout: 60_000 },
+    async () => {
+      const db = join(dir, 'checkpoint.db');
+      const marker = join(dir, 'checkpointed');
+      const first = await startFixture([db, marker, 'create']);
+      await until('the awaited checkpoint', async () => (existsSync(marker) ? true : undefined), 30_000);
+      first.child.kill('SIGKILL');
+      await waitForExit(first.child);
+
+      const second = await startFixture([db, marker]);
+      const op = await until(
+        'the second attempt to finish',
+        async () => {
+          const o = (await (await fetch(`${second.url}/v1.0/operations/job-1`)).json()) as Record<
+            string,
+            any
+          >;
+          return o.status === 'succeeded' ? o : undefined;
+        },
+        40_000,
+      );
+      expect(JSON.parse(op.statusDetail)).toEqual({
+        attempt: 2,
+        from: 5,
+        lastCheckpoint: { step: 5, note: 'half way' },
+      });
+      second.child.kill('SIGKILL');
+      await waitForExit(second.child);
+    },
+  );
 });

@@ -18,7 +18,19 @@ export interface HandlerContext<I = unknown> {
    * loop costs nothing; the store sees at most a few writes a second.
    */
   progress(percent: number, detail?: string): void;
+  /**
+   * Saves a small JSON state for the attempts after this one (at most MAX_CHECKPOINT_BYTES, 64 KiB, as
+   * JSON; a larger or non-JSON state throws a TypeError at once). Coalesced with progress: calling it
+   * often costs little. The promise resolves once this state, or a later one, is durable; it rejects when
+   * the attempt can no longer write (its lease was taken over, or it was aborted first).
+   */
+  checkpoint(state: unknown): Promise<void>;
+  /** What the last attempt saved with `checkpoint`, or undefined when none did. */
+  lastCheckpoint?: unknown;
 }
+
+/** The largest checkpoint, as UTF-8 JSON. */
+export const MAX_CHECKPOINT_BYTES = 64 * 1024;
 
 /** What a handler's success sets on the operation. */
 export interface HandlerResult {

@@ -13,6 +13,7 @@ import type { OperationChange } from '../service/changes.js';
 import type { OperationService } from '../service/operation-service.js';
 import { backoffDelay } from './backoff.js';
 import {
+  MAX_CHECKPOINT_BYTES,
   PermanentError,
   type HandlerDefinition,
   type HandlerRegistry,
@@ -276,6 +277,8 @@ export class Worker {
         signal: controller.signal,
         attempt: record.attempts,
         progress: (percent, detail) => progress.report(percent, detail),
+        checkpoint: (state) => progress.checkpoint(state),
+        lastCheckpoint: record.checkpoint ?? undefined,
       });
       if (controller.signal.aborted) failure = controller.signal.reason;
     } catch (error) {
@@ -470,11 +473,13 @@ export class TimeoutSignal extends Error {
 }
 
 /**
- * Coalesces a handler's progress reports: the latest value is written at most once per interval, and
- * the last one is flushed when the handler ends. A refused write means the attempt is stale.
+ * Coalesces a handler's progress reports and checkpoints: the latest of each is written at most once per
+ * interval, in one write, and what is pending is flushed when the handler ends. A refused write means
+ * the attempt is stale. A checkpoint's promise settles when the write carrying it (or a later one) does.
  */
 class ProgressWriter {
   private pending?: { percent: number; detail?: string };
+  private pendingCheckpoint?: { state: unknown; waiters: Waiter[] };
   private timer?: NodeJS.Timeout;
   private lastWrite = 0;
   private inFlight: Promise<void> = Promise.resolve();
@@ -493,6 +498,37 @@ class ProgressWriter {
   report(percent: number, detail?: string): void {
     if (!Number.isFinite(percent)) return;
     this.pending = { percent: Math.max(0, Math.min(100, Math.round(percent))), detail };
+    this.schedule();
+  }
+
+  checkpoint(state: unknown): Promise<void> {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(state);
+    } catch (error) {
+      throw new TypeError(
+        `ctx.checkpoint(state): the state must be JSON-serializable (${messageOf(error)}).`,
+      );
+    }
+    if (json === undefined) throw new TypeError('ctx.checkpoint(state): the state must be a JSON value.');
+    const bytes = Buffer.byteLength(json);
+    if (bytes > MAX_CHECKPOINT_BYTES) {
+      throw new TypeError(
+        `ctx.checkpoint(state): the state is ${bytes} bytes as JSON; the limit is ${MAX_CHECKPOINT_BYTES} bytes (64 KiB).`,
+      );
+    }
+    const promise = new Promise<void>((resolve, reject) => {
+      // A copy, so that the handler may go on changing its object; earlier waiters ride on this write.
+      const waiters = this.pendingCheckpoint?.waiters ?? [];
+      waiters.push({ resolve, reject });
+      this.pendingCheckpoint = { state: JSON.parse(json), waiters };
+    });
+    promise.catch(() => {}); // a handler that doesn't await it must not crash the process on a refusal
+    this.schedule();
+    return promise;
+  }
+
+  private schedule(): void {
     if (this.timer) return;
     const wait = Math.max(0, this.lastWrite + this.intervalMs - Date.now());
     this.timer = setTimeout(() => {
@@ -505,24 +541,50 @@ class ProgressWriter {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.inFlight;
-    if (this.pending && !this.controller.signal.aborted) await this.flush();
+    if (this.controller.signal.aborted) {
+      this.pendingCheckpoint?.waiters.forEach((w) => w.reject(this.controller.signal.reason));
+      this.pendingCheckpoint = undefined;
+      return;
+    }
+    if (this.pending || this.pendingCheckpoint) await this.flush();
   }
 
   private async flush(): Promise<void> {
     const p = this.pending;
-    if (!p) return;
+    const cp = this.pendingCheckpoint;
     this.pending = undefined;
+    this.pendingCheckpoint = undefined;
+    if (!p && !cp) return;
     this.lastWrite = Date.now();
     const changes: Parameters<OperationService['attemptWrite']>[1] = {};
-    if (this.field) changes.props = { ...this.record.props, [this.field]: p.percent };
-    if (p.detail !== undefined) changes.statusDetail = p.detail;
-    if (!changes.props && changes.statusDetail === undefined) return;
+    if (p && this.field) changes.props = { ...this.record.props, [this.field]: p.percent };
+    if (p?.detail !== undefined) changes.statusDetail = p.detail;
+    const visible = changes.props !== undefined || changes.statusDetail !== undefined;
+    if (cp) changes.checkpoint = cp.state;
+    if (!visible && !cp) return;
     try {
-      const written = await this.service.attemptWrite(this.record, changes, 'progress');
-      if (!written) this.controller.abort(new StaleSignal());
-      else this.record.props = written.props;
-    } catch {
-      // progress is best effort; the next report or the outcome carries on
+      // A checkpoint alone is not an action on the operation: no history event, lastActionDateTime stays.
+      const written = await this.service.attemptWrite(
+        this.record,
+        changes,
+        visible ? 'progress' : 'checkpoint',
+        { touch: visible },
+      );
+      if (!written) {
+        this.controller.abort(new StaleSignal());
+        cp?.waiters.forEach((w) => w.reject(new StaleSignal()));
+      } else {
+        this.record.props = written.props;
+        cp?.waiters.forEach((w) => w.resolve());
+      }
+    } catch (error) {
+      // progress is best effort; the next report or the outcome carries on. A checkpoint's caller is told.
+      cp?.waiters.forEach((w) => w.reject(error));
     }
   }
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: unknown) => void;
 }
