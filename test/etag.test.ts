@@ -217,3 +217,32 @@ describe.each(BACKENDS)('ETags on $name', ({ start }) => {
     expect(byId['2'].body.error.code).toBe('preconditionFailed');
   });
 });
+
+describe('a canceled operation, to a client without include-unknown-enum-members', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ worker: false, retention: false });
+  });
+  afterAll(() => server?.close());
+
+  it('is unknownFutureValue, with no Retry-After, a statusDetail that says so, and a wait that ends at once', async () => {
+    const created = await server.request('POST', SITES, { body: {} });
+    const op = await json(created);
+    const url = `${SITES}/${op.id}`;
+    const cancel = await server.request('POST', `${url}/cancel`);
+    expect(cancel.status).toBe(202);
+    const body = await json(cancel);
+    expect(body.status).toBe('unknownFutureValue');
+    expect(cancel.headers.get('retry-after')).toBeNull();
+
+    const read = await server.request('GET', url, { headers: { prefer: 'wait=20' } });
+    expect(read.status).toBe(200);
+    expect(read.headers.get('retry-after')).toBeNull();
+    const seen = await json(read);
+    expect(seen.status).toBe('unknownFutureValue');
+    expect(seen.statusDetail).toMatch(/^Canceled/);
+    // Asked again with the opt-in, the member itself.
+    const optIn = await server.request('GET', url, { headers: { prefer: 'include-unknown-enum-members' } });
+    expect((await json(optIn)).status).toBe('canceled');
+  });
+});

@@ -347,7 +347,10 @@ class Handler {
     this.reply.header('ETag', etagOf(record));
     const path = (this.request.raw.url ?? '').split('?')[0].replace(/\/cancel$/, '');
     const location = `${origin(this.request, this.options.publicUrl)}${path}`;
-    this.reply.header('Location', location).header('Retry-After', String(this.options.retryAfterSeconds));
+    this.reply.header('Location', location);
+    // A canceled operation is terminal: no "poll again" (clients that see it as unknownFutureValue stop
+    // on the missing Retry-After; docs/decisions/0017-checkpoints-and-canceled.md).
+    if (!isTerminal(record.status)) this.reply.header('Retry-After', String(this.options.retryAfterSeconds));
     return this.json(202, {
       '@odata.context': entityContext({
         serviceRoot: this.serviceRoot,
