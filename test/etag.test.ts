@@ -5,6 +5,7 @@
  * writers using If-Match never lose an update. `$batch` steps carry their own conditions.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OperationRecord } from '../src/model/operation.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { freshDatabase } from './support/pg.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -183,6 +184,37 @@ describe.each(BACKENDS)('ETags on $name', ({ start }) => {
     expect(res.status).toBe(200);
     expect(res.headers.get('preference-applied')).toBe('wait=20');
     expect((await json(res)).percentageComplete).toBe(2);
+  });
+
+  it('Prefer: wait with a current If-None-Match is not ended by a bookkeeping write (lease renewal)', async () => {
+    // The created record (its tenant and scope), as the service announces it.
+    let created: OperationRecord | undefined;
+    const off = server.node.service.changes.subscribe((c) => {
+      if (c.kind === 'created') created ??= c.record;
+    });
+    const { etag, url } = await create();
+    off();
+    const waiting = server.request('GET', url, { headers: { prefer: 'wait=20', 'if-none-match': etag } });
+    await new Promise((r) => setTimeout(r, 150));
+    // What a heartbeat writes: the version moves, nothing a client reads does.
+    const renewed = await server.node.service.store.update(
+      created!,
+      { runAt: Date.now() + 60_000 },
+      {},
+      { actor: 'worker:w', kind: 'heartbeat', history: false },
+    );
+    expect(renewed.ok).toBe(true);
+    server.node.service.changes.publish({
+      ...created!,
+      record: (renewed as { record: OperationRecord }).record,
+      kind: 'heartbeat',
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    await server.request('PATCH', url, { body: { percentageComplete: 7 } });
+    const res = await waiting;
+    expect(res.status).toBe(200);
+    // The visible change ended it, not the renewal before it.
+    expect((await json(res)).percentageComplete).toBe(7);
   });
 
   it('Prefer: wait with a current If-None-Match answers 304 when the time runs out', async () => {

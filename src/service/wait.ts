@@ -22,22 +22,29 @@ export interface WaitResult {
 /** Whether `latest` differs from what the caller saw; `initial` is the operation when the wait began. */
 export type ChangeTest = (latest: OperationView, initial: OperationView) => boolean;
 
-/** The caller sent If-None-Match: any version other than the ones it holds is news to it. */
-export const differsFromEtags =
-  (seen: EtagCondition): ChangeTest =>
-  (latest) =>
-    !ifNoneMatchMatches(seen, etagOf(latest));
-
 /**
- * No ETag: a change of what a client reads (status, progress and the other subtype properties, status
- * detail, resource location) since the request arrived. Bookkeeping writes (lease renewals) bump the
- * version but change none of these, so they don't end the wait.
+ * No ETag: a change of what a client reads since the request arrived (status, progress and the other
+ * subtype properties, status detail, resource location, the timestamps). Bookkeeping writes (lease
+ * renewals, checkpoints) bump the version but change none of these, so they don't end the wait.
  */
 export const visibleChange: ChangeTest = (latest, initial) =>
   latest.status !== initial.status ||
   latest.statusDetail !== initial.statusDetail ||
   latest.resourceLocation !== initial.resourceLocation ||
+  latest.lastActionDateTime !== initial.lastActionDateTime ||
+  latest.createdDateTime !== initial.createdDateTime ||
   JSON.stringify(latest.props) !== JSON.stringify(initial.props);
+
+/**
+ * The caller sent If-None-Match: a version it doesn't hold is news, at once. When it holds the current
+ * one, the wait ends on the next visible change, not on a lease renewal that only bumped the version (the
+ * answer then carries the newest tag; a renewal alone is answered at the deadline, with a 200 since the
+ * tag moved).
+ */
+export const differsFromEtags =
+  (seen: EtagCondition): ChangeTest =>
+  (latest, initial) =>
+    !ifNoneMatchMatches(seen, etagOf(initial)) || visibleChange(latest, initial);
 
 export async function waitForChange(
   changes: ChangeFeed,
