@@ -107,3 +107,17 @@ export async function waitForChange(
     unsubscribeResync();
   }
 }
+
+/** Only a status change (or the end) counts: for callers that wait for an outcome, not for progress. */
+export const statusChange: ChangeTest = (latest, initial) => latest.status !== initial.status;
+
+/** waitForChange on the status alone (the library handle's `wait`, which only wants the end). */
+export function waitForStatusChange(
+  changes: ChangeFeed,
+  read: (key: OperationKey) => Promise<OperationView | undefined>,
+  key: OperationKey,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<WaitResult> {
+  return waitForChange(changes, read, key, timeoutMs, statusChange, signal);
+}
