@@ -66,6 +66,12 @@ export class Worker {
   private readonly retryBaseMs: number;
   private readonly retryCapMs: number;
   private readonly running = new Map<string, Attempt>();
+  /**
+   * Cancels seen for operations this worker was not (yet) running, with when: a cancel that lands while a
+   * claim is in flight arrives before the attempt is in `running`, and would otherwise wait for the next
+   * heartbeat (a third of the lease) to be noticed.
+   */
+  private readonly recentCancels = new Map<string, number>();
   private stopping = false;
   private started = false;
   private loopPromise?: Promise<void>;
@@ -149,7 +155,10 @@ export class Worker {
     }
     if (change.kind === 'cancelRequested') {
       const attempt = this.running.get(attemptKey(change));
-      if (!attempt) return;
+      if (!attempt) {
+        this.noteCancel(attemptKey(change));
+        return;
+      }
       if (change.record) {
         if (change.record.cancelRequested) attempt.controller.abort(new CancelSignal());
       } else {
@@ -246,11 +255,32 @@ export class Worker {
       });
   }
 
+  private noteCancel(key: string): void {
+    const now = Date.now();
+    for (const [k, at] of this.recentCancels) {
+      if (now - at < RECENT_CANCEL_MS) break; // oldest first
+      this.recentCancels.delete(k);
+    }
+    this.recentCancels.delete(key);
+    this.recentCancels.set(key, now);
+  }
+
+  /** A cancel seen just before this attempt was registered: confirmed in the store (rare). */
+  private async canceledWhileClaiming(record: OperationRecord): Promise<boolean> {
+    const key = attemptKey(record);
+    const at = this.recentCancels.get(key);
+    if (at === undefined) return false;
+    this.recentCancels.delete(key);
+    if (Date.now() - at >= RECENT_CANCEL_MS) return false;
+    const current = await this.service.store.get(record).catch(() => undefined);
+    return current?.cancelRequested === true;
+  }
+
   private async run(attempt: Attempt): Promise<void> {
     const { record, controller } = attempt;
     const definition = this.registry.get(record.handler!);
     if (!definition) return; // claim filters by registered names; nothing to do
-    if (record.cancelRequested) {
+    if (record.cancelRequested || (await this.canceledWhileClaiming(record))) {
       await this.finish(record, { status: STATUS.canceled, statusDetail: 'Canceled.' }, 'canceled');
       return;
     }
@@ -438,6 +468,9 @@ export class DueTimes {
     return this.times[0];
   }
 }
+
+/** How long a cancel seen for an operation not yet running is remembered (a claim's round trip, and more). */
+const RECENT_CANCEL_MS = 5_000;
 
 const attemptKey = (k: { tenantId: string; scope: string; id: string }) =>
   `${k.tenantId}\u0000${k.scope}\u0000${k.id}`;
