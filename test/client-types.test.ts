@@ -1,13 +1,13 @@
 /**
  * The client's hand-written types against the Graph CSDL. The compiler keeps the interfaces and
  * OPERATION_PROPERTY_NAMES / NON_NULLABLE_PROPERTY_NAMES in step (src/client/types.ts); this test keeps
- * those tables in step with shared/reference/graph-csdl-lro-{v1,beta}.xml.
+ * those tables in step with Graph's CSDL, test/fixtures/graph-csdl/graph-csdl-lro-{v1,beta}.xml.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ENUM_MEMBERS, NON_NULLABLE_PROPERTY_NAMES, OPERATION_PROPERTY_NAMES } from '../src/client/types.js';
 
-const REFERENCE = new URL('../../shared/reference/', import.meta.url);
+const REFERENCE = new URL('./fixtures/graph-csdl/', import.meta.url);
 
 interface CsdlProperty {
   name: string;

@@ -3,7 +3,7 @@
  * parses as XML and as CSDL (every type reference resolves, the container's sets and singletons name entity
  * types, every `@odata.context` the routes write walks through the model), and every LRO type, property
  * (name, type, nullability), enum member and containment navigation property of Graph's own CSDL
- * (shared/reference/graph-csdl-lro-*.xml) is the same in longrun's, with `canceled` appended to the status
+ * (test/fixtures/graph-csdl/graph-csdl-lro-*.xml, copied from Graph's published metadata) is the same in longrun's, with `canceled` appended to the status
  * enum.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { API_VERSIONS, OPERATION_TYPES, type ApiVersion } from '../src/model/typ
 import { startTestServer, type TestServer } from './support/server.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const REFERENCE_DIR = resolve(repoRoot, '../shared/reference');
+const REFERENCE_DIR = resolve(repoRoot, 'test/fixtures/graph-csdl');
 const REFERENCE_FILE: Record<ApiVersion, string> = {
   'v1.0': 'graph-csdl-lro-v1.xml',
   beta: 'graph-csdl-lro-beta.xml',
