@@ -17,12 +17,14 @@ import {
 import { importDirectory, readDirectoryFile } from './users.js';
 import { addAuthOptions, authConfigFrom, dataDirOf, securityFor, type AuthCliFlags } from './auth-options.js';
 import { addTlsOptions, tlsFrom, type TlsFlags } from './tls-options.js';
+import { logFormatOption, loggerOptions, resolveLogFormat, type LogFormat } from './log-format.js';
 
 interface ServeFlags extends AuthCliFlags, StoreFlags, WorkerFlags, TlsFlags {
   port: string;
   host: string;
   publicUrl?: string;
   logLevel: string;
+  logFormat?: LogFormat;
   retentionHours: string;
   retryAfter: string;
   workers: boolean;
@@ -101,6 +103,7 @@ export function serveCommand(): Command {
       new Option('--keep-alive-timeout-ms <ms>', 'idle time between kept-alive requests').default('5000'),
     )
     .addOption(new Option('--log-level <level>', 'pino log level').env('LONGRUN_LOG_LEVEL').default('info'))
+    .addOption(logFormatOption())
     .addHelpText(
       'after',
       `
@@ -141,7 +144,8 @@ Examples:
           keepAliveTimeoutMs: integer('--keep-alive-timeout-ms', flags.keepAliveTimeoutMs, 1, 3_600_000),
         },
         tls: tls?.tls,
-        logger: { level: flags.logLevel },
+        // Passed through to Fastify, which takes pino options (the pretty stream among them).
+        logger: loggerOptions(flags.logLevel, resolveLogFormat(flags.logFormat)),
         scenarios: parseScenarios(flags.scenarios),
         retryAfterSeconds: integer('--retry-after', flags.retryAfter, 0, 3600),
         maxWaitSeconds: integer('--max-wait', flags.maxWait, 0, 3600),
