@@ -4,7 +4,6 @@
  */
 import { Option } from 'commander';
 import type { DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
 
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -29,12 +28,14 @@ export function resolveLogFormat(
 /**
  * Logger options for the HTTP app. Pretty printing runs in-process on a synchronous stream (not pino's
  * worker-thread transport): the lines a shutting-down server writes last are the ones people read.
+ * Loaded only when used, so JSON logging (services, tests) does not pay for pino-pretty's start-up.
  */
-export function loggerOptions(
+export async function loggerOptions(
   level: string,
   format: LogFormat,
-): { level: string; stream?: DestinationStream } {
+): Promise<{ level: string; stream?: DestinationStream }> {
   if (format === 'json') return { level };
+  const { default: pretty } = await import('pino-pretty');
   const stream = pretty({
     colorize: Boolean(process.stdout.isTTY),
     translateTime: 'SYS:HH:MM:ss.l',

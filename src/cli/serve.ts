@@ -145,7 +145,7 @@ Examples:
         },
         tls: tls?.tls,
         // Passed through to Fastify, which takes pino options (the pretty stream among them).
-        logger: loggerOptions(flags.logLevel, resolveLogFormat(flags.logFormat)),
+        logger: await loggerOptions(flags.logLevel, resolveLogFormat(flags.logFormat)),
         scenarios: parseScenarios(flags.scenarios),
         retryAfterSeconds: integer('--retry-after', flags.retryAfter, 0, 3600),
         maxWaitSeconds: integer('--max-wait', flags.maxWait, 0, 3600),
