@@ -151,9 +151,8 @@ describe('the packed tarball', () => {
     writeFileSync(
       join(app, 'server.ts'),
       [
-        `import { createLongrun, type LongrunOptions } from 'longrun';`,
-        `const options: LongrunOptions = { dbFile: './data/app.db', worker: false };`,
-        `const node = await createLongrun(options);`,
+        `import { createLongrun } from 'longrun';`,
+        `const node = await createLongrun({ dbFile: './data/app.db', worker: false });`,
         `const url: string = await node.listen(0, '127.0.0.1');`,
         `await node.close();`,
         `console.log(url);`,
@@ -173,7 +172,7 @@ describe('the packed tarball', () => {
     const errors = (failed as { stdout?: string }).stdout
       ?.split('\n')
       .filter((line) => /error TS/.test(line));
-    expect(errors).toHaveLength(1);
+    expect(errors, errors?.join('\n')).toHaveLength(1);
     expect(errors?.[0]).toMatch(/^wrong\.ts\(2,\d+\): error TS2322/);
   }, 300_000);
 });
