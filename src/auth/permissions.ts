@@ -1,5 +1,5 @@
 /**
- * Graph's permission model for the operation routes (reference/graph-contract.md §2): a delegated token
+ * Graph's permission model for the operation routes (the permission tables of the Graph docs in test/fixtures/seeds/): a delegated token
  * needs one of the family's scopes, an application token one of its roles. The lists live in
  * families.ts, least privileged first, and each write permission is also in the read list, so "write
  * grants read" needs no code here.

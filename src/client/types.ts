@@ -1,6 +1,6 @@
 /**
  * The operation types as a client sees them on the wire, hand-written from the Graph CSDL
- * (shared/reference/graph-csdl-lro-v1.xml and -beta.xml). The client stands alone, so it does not reuse
+ * (test/fixtures/graph-csdl/graph-csdl-lro-v1.xml and -beta.xml). The client stands alone, so it does not reuse
  * the server's type table; instead OPERATION_PROPERTY_NAMES below is checked against these interfaces by
  * the compiler and against the CSDL by test/client-types.test.ts, which keeps all three in step.
  *

@@ -1,5 +1,5 @@
 /**
- * The Graph route families that serve operations (shared/DESIGN.md, reference/graph-contract.md §2).
+ * The Graph route families that serve operations (the Graph docs in test/fixtures/seeds/ and their permission tables).
  * Data, not code paths: the HTTP layer matches request paths against these templates, the auth layer
  * reads the permissions, the service uses the scope to keep each collection's operations apart.
  */

@@ -2,7 +2,7 @@
  * `GET /{version}/$metadata`: the CSDL (OData 4.0 EDMX) of longrun's types and collections, generated
  * from the operation type table (src/model/types.ts), the EDM facts in schemas.ts and the route families
  * (src/families/families.ts), so it says what the routes serve and nothing else. The types are Graph's own
- * (shared/reference/graph-csdl-lro-*.xml), with longrun's `canceled` appended to the status enum after
+ * (test/fixtures/graph-csdl/, copied from Microsoft Graph's metadata), with longrun's `canceled` appended to the status enum after
  * `unknownFutureValue`, the way Graph evolves an enum.
  *
  * The entity container is a pragmatic model of the routes: root collections (`users`, `sites`,

@@ -1,5 +1,5 @@
 /**
- * The operation entity types, as the Graph CSDL (shared/reference/graph-csdl-lro-*.xml) defines them.
+ * The operation entity types, as the Graph CSDL (test/fixtures/graph-csdl/, copied from Microsoft Graph's metadata) defines them.
  * This table is the single description of each type: validation, serialization, $select, $filter,
  * $metadata and the client's types are all derived from it.
  */

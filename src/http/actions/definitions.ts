@@ -1,5 +1,5 @@
 /**
- * The Graph actions that start operations (reference/graph-contract.md §2.3), each bound to a built-in
+ * The Graph actions that start operations (the Graph docs of each action), each bound to a built-in
  * scenario that walks its operation the way the Graph docs show.
  */
 import { randomBytes, randomUUID } from 'node:crypto';

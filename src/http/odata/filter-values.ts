@@ -1,6 +1,6 @@
 /**
  * Turns `field op literal` into filter nodes: checks the literal against the field's type, converts it to
- * the stored form, and applies Graph's evolvable-enum rules (reference/graph-contract.md §3.5).
+ * the stored form, and applies Graph's evolvable-enum rules (OData's UnknownFutureValue convention).
  */
 import { badRequest } from '../../model/errors.js';
 import type { ComparisonOp, FieldInfo, FilterNode, FilterValue } from '../../model/query.js';

@@ -139,4 +139,3 @@ ALTER TABLE operations ADD COLUMN checkpoint jsonb;
 
 /** First key of the workers' liveness advisory locks ('lrun' in ASCII); the second is workers.lock_key. */
 export const LIVENESS_LOCK_CLASS = 1819440494;
-
