@@ -16,6 +16,8 @@ import { GraphError } from '../model/errors.js';
 import type { OperationService } from '../service/operation-service.js';
 import type { SubscriptionService } from '../service/subscription-service.js';
 import { subscriptionsRoute } from './subscriptions-route.js';
+import { adminRoutes } from './admin/admin-route.js';
+import { AdminService } from '../service/admin-service.js';
 import { dashboardRoute } from './dashboard-route.js';
 import { sendGraphError, toGraphError } from './errors.js';
 import { operationsRoute } from './operations-route.js';
@@ -282,6 +284,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.subscriptions) {
     subscriptionsRoute(app, {
       subscriptions: options.subscriptions,
+      security,
+      publicUrl: options.publicUrl?.replace(/\/$/, ''),
+    });
+  }
+
+  // The operator API (longrun's own namespace), for stores that answer the operator's queries.
+  const adminStore = options.service.store.admin;
+  if (adminStore) {
+    adminRoutes(app, {
+      admin: new AdminService(options.service, adminStore),
       security,
       publicUrl: options.publicUrl?.replace(/\/$/, ''),
     });

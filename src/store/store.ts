@@ -6,6 +6,7 @@ import type { Actor, OperationEvent, OperationRecord, OperationView } from '../m
 import type { FilterNode, ListQuery } from '../model/query.js';
 import type { StatusValue } from '../model/status.js';
 import type { OperationTypeName } from '../model/types.js';
+import type { AdminStore } from './admin.js';
 import type { SubscriptionStore } from './subscriptions.js';
 import type { UserDirectoryStore } from './users.js';
 
@@ -141,6 +142,8 @@ export interface OperationStore {
   readonly subscriptions?: SubscriptionStore;
   /** The shared UPN → object id directory; without it each node keeps what it learns in memory. */
   readonly users?: UserDirectoryStore;
+  /** The operator's queries across a tenant's collections; without them, no /longrun/v1 operator API. */
+  readonly admin?: AdminStore;
   /** Applies pending migrations; safe to call from several processes at once. */
   migrate(): Promise<void>;
   /** Resolves when the store answers a trivial query (readiness). */

@@ -135,6 +135,15 @@ CREATE INDEX operations_lease_owner ON operations (lease_owner) WHERE lease_owne
 ALTER TABLE operations ADD COLUMN checkpoint jsonb;
 `,
   },
+  {
+    version: 8,
+    name: 'operator views across collections',
+    // The operator API lists a tenant's operations newest first, and its failures by when they ended.
+    sql: `
+CREATE INDEX operations_tenant_seq ON operations (tenant_id, seq);
+CREATE INDEX operations_tenant_terminal ON operations (tenant_id, terminal_at) WHERE terminal_at IS NOT NULL;
+`,
+  },
 ];
 
 /** First key of the workers' liveness advisory locks ('lrun' in ASCII); the second is workers.lock_key. */

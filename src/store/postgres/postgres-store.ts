@@ -30,6 +30,7 @@ import {
   type EventRow,
   type OperationRow,
 } from '../row.js';
+import { SqlAdminStore } from '../sql/admin-sql.js';
 import { compileAfter, compileFilter, compileOrderBy, postgresDialect } from '../sql/query-sql.js';
 import {
   DuplicateKeyError,
@@ -196,6 +197,7 @@ export class PostgresStore implements OperationStore {
   private closed = false;
   readonly subscriptions: PostgresSubscriptions;
   readonly users: PostgresUsers;
+  readonly admin: SqlAdminStore;
   private horizonCache?: { at: number; value: Promise<number> };
   /** Session advisory locks that prove this node's workers alive (see liveness.ts). */
   private readonly liveness: LivenessLocks;
@@ -233,6 +235,11 @@ export class PostgresStore implements OperationStore {
       () => this.settledHorizon(),
     );
     this.users = new PostgresUsers((text, values) => this.query(text, values));
+    // Not prepared: the statements vary with the filter.
+    this.admin = new SqlAdminStore(
+      postgresDialect,
+      async (text, values) => (await this.query<Record<string, unknown>>(text, values, false)).rows,
+    );
     this.listenConfig = options.listenConnectionString
       ? { connectionString: options.listenConnectionString, application_name: 'longrun-listen' }
       : { ...(this.pool.options as pg.ClientConfig), application_name: 'longrun-listen' };

@@ -39,6 +39,7 @@ import {
   type WriteGuard,
   type WriteMeta,
 } from '../store.js';
+import { SqlAdminStore } from '../sql/admin-sql.js';
 import { GroupCommit } from './group-commit.js';
 import { provenDead, thisProcess } from './liveness.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
@@ -63,6 +64,7 @@ export class SqliteStore implements OperationStore {
   private readonly statements = new Map<string, Database.Statement>();
   readonly subscriptions: SqliteSubscriptions;
   readonly users: SqliteUsers;
+  readonly admin: SqlAdminStore;
   /** Operation writes issued together commit together (see group-commit.ts). */
   private readonly writes: GroupCommit;
 
@@ -81,6 +83,10 @@ export class SqliteStore implements OperationStore {
     this.subscriptions = new SqliteSubscriptions(this.db);
     this.users = new SqliteUsers(this.db);
     this.writes = new GroupCommit(this.db);
+    this.admin = new SqlAdminStore(
+      sqliteDialect,
+      async (sql, params) => this.stmt(sql).all(...params) as Record<string, unknown>[],
+    );
   }
 
   /** Prepared statements are cached by SQL text: the hot paths use a handful of shapes. */
