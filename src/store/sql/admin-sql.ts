@@ -31,7 +31,8 @@ class Params {
   int(value: number): string {
     this.values.push(value);
     const p = this.d.placeholder(this.values.length);
-    return this.d.name === 'postgres' ? `${p}::bigint` : p;
+    // better-sqlite3 binds every JS number as a REAL: a cast keeps bucket arithmetic integer division.
+    return this.d.name === 'postgres' ? `${p}::bigint` : `CAST(${p} AS INTEGER)`;
   }
 }
 
