@@ -1243,6 +1243,103 @@ export function storeContract(
       });
     });
 
+    describe('operator queries (admin)', () => {
+      const FAILED: WriteMeta = { actor: 'worker:w', kind: 'failed' };
+      /** Ends an operation at an exact time, so durations are known. */
+      async function finish(r: OperationRecord, status: StatusValue, atMs: number) {
+        const result = await store.update(keyOf(r), { status, terminalAt: atMs }, {}, FAILED);
+        expect(result.ok).toBe(true);
+      }
+
+      it('lists a tenant across scopes, newest first, with every filter and keyset pages', async () => {
+        const admin = store.admin!;
+        const a = await store.insert(newOp({ scope: 'users/alice/authentication', handler: 'h1' }), CREATED);
+        const b = await store.insert(newOp({ scope: 'sites/s1', type: 'richLongRunningOperation' }), CREATED);
+        const c = await store.insert(newOp({ scope: 'sites/s1/lists/l%', handler: 'h2' }), CREATED);
+        const d = await store.insert(newOp({ scope: 'operations', handler: 'h1' }), CREATED);
+        // Neither a user scope (nothing between prefix and suffix) nor another tenant's.
+        await store.insert(newOp({ scope: 'users/authentication' }), CREATED);
+        await store.insert(newOp({ tenantId: 'tenant-b', scope: 'operations' }), CREATED);
+        const ids = async (filter: Parameters<typeof admin.list>[1], top = 50) =>
+          (await admin.list('tenant-a', filter, { top })).map((r) => r.id);
+
+        expect((await ids({})).slice(1)).toEqual([d.id, c.id, b.id, a.id]);
+        expect(await ids({ scopes: [{ prefix: 'users/', suffix: '/authentication' }] })).toEqual([a.id]);
+        expect(await ids({ scopes: [{ prefix: 'sites/' }] })).toEqual([c.id, b.id]);
+        // '%' is a literal character, not a wildcard.
+        expect(await ids({ scopes: [{ prefix: 'sites/s1/lists/l%' }] })).toEqual([c.id]);
+        expect(await ids({ scopes: [{ prefix: 'sites/s1/lists/lx' }] })).toEqual([]);
+        expect(await ids({ scopes: [{ exact: 'operations' }, { exact: 'sites/s1' }] })).toEqual([d.id, b.id]);
+        expect(await ids({ scopes: [] })).toEqual([]);
+        expect(await ids({ handlers: ['h1'] })).toEqual([d.id, a.id]);
+        expect(await ids({ types: ['richLongRunningOperation'] })).toEqual([b.id]);
+        expect(await ids({ id: c.id })).toEqual([c.id]);
+        expect(await ids({ createdFrom: b.createdDateTime, createdTo: d.createdDateTime })).toEqual([
+          c.id,
+          b.id,
+        ]);
+        await finish(a, STATUS.failed, 1_000_000);
+        await finish(c, STATUS.succeeded, 2_000_000);
+        expect(await ids({ statuses: [STATUS.failed, STATUS.succeeded] })).toEqual([c.id, a.id]);
+        expect(await ids({ finishedFrom: 1_500_000 })).toEqual([c.id]);
+        expect(await ids({ finishedTo: 1_500_000 })).toEqual([a.id]);
+        expect(await admin.count('tenant-a', { handlers: ['h1', 'h2'] })).toBe(3);
+
+        // Pages of two: the extra row says there is more; beforeSeq continues after the last row shown.
+        const first = await admin.list('tenant-a', {}, { top: 2 });
+        expect(first).toHaveLength(3);
+        const second = await admin.list('tenant-a', {}, { top: 2, beforeSeq: first[1].seq });
+        expect([...first.slice(0, 2), ...second].map((r) => r.id)).toEqual(await ids({}));
+        expect(first[0].handler === null || typeof first[0].handler === 'string').toBe(true);
+      });
+
+      it('counts by scope and by handler, and tells the latest failures', async () => {
+        const admin = store.admin!;
+        const x = await store.insert(newOp({ scope: 'operations', handler: 'h1' }), CREATED);
+        const y = await store.insert(newOp({ scope: 'operations', handler: 'h1' }), CREATED);
+        await store.insert(newOp({ scope: 'sites/s1', handler: 'h2' }), CREATED);
+        await store.insert(newOp({ tenantId: 'tenant-b', scope: 'operations', handler: 'h1' }), CREATED);
+        await finish(x, STATUS.failed, 5_000);
+        await finish(y, STATUS.failed, 9_000);
+        const byScope = await admin.countsByScope('tenant-a');
+        expect(byScope.sort((p, q) => (p.scope + p.status < q.scope + q.status ? -1 : 1))).toEqual([
+          { scope: 'operations', status: STATUS.failed, count: 2 },
+          { scope: 'sites/s1', status: STATUS.notStarted, count: 1 },
+        ]);
+        const byHandler = await admin.countsByHandler('tenant-a');
+        expect(byHandler.sort((p, q) => (p.handler < q.handler ? -1 : 1))).toEqual([
+          { handler: 'h1', status: STATUS.failed, count: 2 },
+          { handler: 'h2', status: STATUS.notStarted, count: 1 },
+        ]);
+        expect((await admin.latestFailures('tenant-a', 10)).map((r) => r.id)).toEqual([y.id, x.id]);
+        expect((await admin.latestFailures('tenant-a', 1)).map((r) => r.id)).toEqual([y.id]);
+      });
+
+      it('buckets activity and gives nearest-rank duration percentiles', async () => {
+        const admin = store.admin!;
+        const base = 1_800_000_000_000; // a whole minute
+        const ops: OperationRecord[] = [];
+        // Created 1, 2, 3 and 4 s before `base`, all finished at `base` (one failed).
+        for (const s of [1, 2, 3, 4]) {
+          const at = fromEpochMs(base - s * 1000);
+          ops.push(await store.insert(newOp({ createdDateTime: at, lastActionDateTime: at }), CREATED));
+        }
+        for (const [i, r] of ops.entries()) await finish(r, i === 0 ? STATUS.failed : STATUS.succeeded, base);
+        const late = fromEpochMs(base + 30_000);
+        await store.insert(newOp({ createdDateTime: late, lastActionDateTime: late }), CREATED);
+        const buckets = await admin.activity('tenant-a', base - 60_000, 60_000);
+        expect(buckets).toEqual([
+          { start: base - 60_000, created: 4, finished: 0, failed: 0, p50Ms: null, p95Ms: null },
+          { start: base, created: 1, finished: 4, failed: 1, p50Ms: 2000, p95Ms: 4000 },
+        ]);
+        // Nothing before `sinceMs` counts.
+        expect(await admin.activity('tenant-a', base + 1, 60_000)).toEqual([
+          { start: base, created: 1, finished: 0, failed: 0, p50Ms: null, p95Ms: null },
+        ]);
+        expect(await admin.activity('tenant-b', 0, 60_000)).toEqual([]);
+      });
+    });
+
     describe('queueStats', () => {
       it('counts due operations and reports the oldest runAt', async () => {
         expect(await store.queueStats()).toEqual({ due: 0, oldestDueAt: null });
