@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveAuthConfig, type AuthConfig } from '../src/auth/config.js';
 import { DEV_TOKEN_DEFAULTS, mintToken } from '../src/auth/tokens.js';
 import { securityFor } from '../src/cli/auth-options.js';
-import { PermanentError, type HandlerDefinition } from '../src/engine/handler.js';
+import type { HandlerDefinition } from '../src/engine/handler.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 const TENANT = DEV_TOKEN_DEFAULTS.tid!;
@@ -230,6 +230,22 @@ describe('the operator API', () => {
     const bad = await call('POST', '/longrun/v1/operations/bulk', { action: 'explode', filter });
     expect(bad.status).toBe(400);
     expect(bad.body.error.target).toBe('action');
+  });
+
+  it('is described in the OpenAPI document, guarded by LongRun.Admin', async () => {
+    const doc = (await call('GET', '/openapi.json', undefined, '')).body;
+    for (const [path, method] of [
+      ['/longrun/v1/overview', 'get'],
+      ['/longrun/v1/operations', 'get'],
+      ['/longrun/v1/operations/bulk', 'post'],
+      ['/longrun/v1/operations/{key}', 'get'],
+      ['/longrun/v1/operations/{key}/retry', 'post'],
+    ]) {
+      expect(doc.paths[path]?.[method]?.['x-longrun-permissions'], `${method} ${path}`).toEqual({
+        delegated: ['LongRun.Admin'],
+        application: ['LongRun.Admin'],
+      });
+    }
   });
 
   it('gives an overview whose counts match the list', async () => {

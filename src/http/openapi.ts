@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { FAMILIES, type FamilyDef, type PermissionSet } from '../families/families.js';
 import { API_VERSIONS, OPERATION_TYPES, type ApiVersion, type OperationTypeName } from '../model/types.js';
 import { ACTIONS } from './actions/definitions.js';
+import { adminPaths } from './admin/admin-openapi.js';
 import { collectionResponseName, componentRef, componentSchemas } from './schemas.js';
 
 type Json = Record<string, unknown>;
@@ -154,6 +155,7 @@ export function openApiDocument(): Json {
       [],
     );
   }
+  adminPaths(add);
   add(
     '/openapi.json',
     'get',

@@ -10,7 +10,7 @@ import { badRequest, GraphError } from '../../model/errors.js';
 import type { OperationRecord } from '../../model/operation.js';
 import { statusName } from '../../model/status.js';
 import { fromEpochMs } from '../../model/time.js';
-import { AdminService, errorOf, type Overview } from '../../service/admin-service.js';
+import { errorOf, type AdminService, type Overview } from '../../service/admin-service.js';
 import type { CallContext } from '../../service/operation-service.js';
 import type { OperationKey } from '../../store/store.js';
 import { renderOperation } from '../render.js';
