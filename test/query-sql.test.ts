@@ -139,6 +139,9 @@ function evaluate(node: FilterNode, row: Row): boolean {
       return node.value;
     case 'in':
       return node.values.some((v) => evaluate({ op: 'eq', field: node.field, value: v }, row));
+    case 'isof':
+      // Not generated here (these rows have no type column); test/odata-isof.test.ts covers it.
+      throw new Error('isof is not part of this oracle');
     case 'startswith': {
       const x = valueOf(row, node.field);
       return typeof x === 'string' && x.startsWith(node.value);

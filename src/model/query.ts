@@ -13,6 +13,8 @@ export type FilterNode =
   | { op: ComparisonOp; field: string; value: FilterValue }
   | { op: 'in'; field: string; values: FilterValue[] }
   | { op: 'startswith'; field: string; value: string }
+  /** OData's isof: the operation's own type is one of these (the named type's concrete subtypes). */
+  | { op: 'isof'; types: OperationTypeName[] }
   /** A constant; the evolvable-enum rules can make a comparison match nothing or everything. */
   | { op: 'const'; value: boolean };
 

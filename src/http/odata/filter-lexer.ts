@@ -45,6 +45,10 @@ export function tokenize(text: string): Token[] {
       while (end < text.length && BARE_LITERAL_PART.test(text[end])) end++;
       tokens.push(bareLiteral(text.slice(i, end), i));
       i = end;
+    } else if (c === '$' && text.startsWith('$it', i) && !IDENT_PART.test(text[i + 3] ?? '')) {
+      // `$it`, the current instance: only isof's two-argument form uses it.
+      tokens.push({ kind: 'ident', text: '$it', pos: i });
+      i += 3;
     } else if (IDENT_START.test(c)) {
       let end = i + 1;
       while (end < text.length && IDENT_PART.test(text[end])) end++;

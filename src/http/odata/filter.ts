@@ -4,7 +4,8 @@
  *   or      = and *( "or" and )
  *   and     = unary *( "and" unary )
  *   unary   = "not" unary / primary
- *   primary = "(" or ")" / startswith [ ("eq" / "ne") bool ] / comparison / in / bool
+ *   primary = "(" or ")" / startswith [ ("eq" / "ne") bool ] / isof / comparison / in / bool
+ *   isof    = "isof" "(" [ "$it" "," ] string ")"
  *   comparison = field op literal / literal op field          op = eq ne gt ge lt le
  *   in      = field "in" "(" literal *( "," literal ) ")"
  *
@@ -13,7 +14,7 @@
  */
 import { badRequest } from '../../model/errors.js';
 import type { ComparisonOp, FieldInfo, FilterNode } from '../../model/query.js';
-import type { OperationTypeName } from '../../model/types.js';
+import { isSubtypeOf, typeFromODataType, type OperationTypeName } from '../../model/types.js';
 import { syntaxError, tokenize, type Token } from './filter-lexer.js';
 import {
   comparisonNode,
@@ -148,8 +149,11 @@ class FilterParser {
 
   private call(): FilterNode {
     const name = this.next();
+    if (name.text === 'isof') return this.isof();
     if (name.text !== 'startswith') {
-      throw badRequest(`Function '${name.text}' is not supported in '$filter'; only 'startswith' is.`);
+      throw badRequest(
+        `Function '${name.text}' is not supported in '$filter'; only 'startswith' and 'isof' are.`,
+      );
     }
     this.countTerm();
     this.expect('(', "'('");
@@ -165,6 +169,33 @@ class FilterParser {
       return wanted === (op === 'eq') ? node : { op: 'not', operand: node };
     }
     return node;
+  }
+
+  /**
+   * `isof('microsoft.graph.x')` or `isof($it, 'microsoft.graph.x')`: the operation is of that type or a
+   * subtype. Decided against the collection's types first, so a test every member passes (or none does)
+   * costs the database nothing.
+   */
+  private isof(): FilterNode {
+    this.countTerm();
+    this.expect('(', "'('");
+    if (this.isWord('$it')) {
+      this.next();
+      this.expect(',', "','");
+    }
+    const t = this.next();
+    if (t.kind !== 'string') throw syntaxError(t.pos, `isof needs a quoted type name, found ${quote(t)}.`);
+    this.expect(')', "')'");
+    const named = typeFromODataType(t.value);
+    if (!named) {
+      throw badRequest(
+        `isof: '${t.value}' is not an operation type (e.g. 'microsoft.graph.richLongRunningOperation').`,
+      );
+    }
+    const types = this.ctx.types.filter((x) => isSubtypeOf(x, named));
+    if (types.length === this.ctx.types.length) return { op: 'const', value: true };
+    if (types.length === 0) return { op: 'const', value: false };
+    return { op: 'isof', types };
   }
 
   private comparison(): FilterNode {

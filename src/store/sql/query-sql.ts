@@ -166,6 +166,12 @@ function compileNode(d: SqlDialect, node: FilterNode, params: unknown[], negate:
       return compileIn(d, node.field, node.values, negate, params);
     case 'startswith':
       return compileStartsWith(d, node.field, node.value, negate, params);
+    case 'isof': {
+      // The type column is NOT NULL, so the negation needs no IS NULL arm.
+      if (node.types.length === 0) return negate ? TRUE_SQL : FALSE_SQL;
+      const list = node.types.map((t) => bind(d, params, t)).join(', ');
+      return `type ${negate ? 'NOT IN' : 'IN'} (${list})`;
+    }
     default:
       return compileComparison(d, node.op, node.field, node.value, negate, params);
   }
