@@ -65,6 +65,8 @@ const api = (method: string, path: string, body?: unknown) =>
   });
 
 async function showCollection(path: string, status = ''): Promise<void> {
+  // The landing view is the operator overview; this file tests the one-collection view.
+  await page.click('#nav a[data-view=collection]');
   await page.fill('#custom', path);
   await page.selectOption('#status', status);
   await page.click('#filters button[type=submit]');

@@ -4,6 +4,8 @@
  * rows change live from the collection's event stream, open an operation to see its JSON, the changes
  * seen while the page was open, and cancel or delete it.
  */
+import { startConsole, stopConsole } from './console.js';
+
 interface Operation {
   '@odata.type'?: string;
   id: string;
@@ -45,6 +47,7 @@ function signOut(message = ''): void {
   $('main').hidden = true;
   $('signout').hidden = true;
   $('signin').hidden = false;
+  stopConsole();
   show(message);
 }
 
@@ -227,6 +230,7 @@ function start(): void {
   $('signout').hidden = false;
   $('main').hidden = false;
   void load();
+  startConsole();
 }
 
 $('signin').addEventListener('submit', (e) => {
