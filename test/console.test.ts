@@ -84,7 +84,7 @@ afterAll(async () => {
 
 const api = async (method: string, path: string, body?: unknown) => {
   const res = await server.request(method, path, { body, headers: { authorization: `Bearer ${token}` } });
-  return res.json() as Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  return res.json() as Promise<any>;
 };
 
 async function signIn(p: Page): Promise<void> {
