@@ -150,6 +150,8 @@ describe('the operator API', () => {
       ['top=0', 'top'],
       ['skiptoken=abc', 'skiptoken'],
       ['colour=red', 'colour'],
+      ['id=a%00b', 'id'],
+      ['handler=' + 'x'.repeat(1025), 'handler'],
     ]) {
       const res = await call('GET', `/longrun/v1/operations?${query}`);
       expect(res.status, query).toBe(400);
@@ -157,6 +159,9 @@ describe('the operator API', () => {
       expect(res.body.error.target).toBe(target);
     }
     expect((await call('GET', '/longrun/v1/operations/not*a*key')).status).toBe(400);
+    expect((await call('GET', `/longrun/v1/operations/${encode('operations', 'a\u0000b')}`)).status).toBe(
+      400,
+    );
     const missing = await call('GET', `/longrun/v1/operations/${encode('operations', 'nope')}`);
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe('itemNotFound');

@@ -34,8 +34,12 @@ function values(source: Record<string, unknown>, name: string): string[] | undef
   const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [raw];
   if (list.length > MAX_VALUES) throw badRequest(`'${name}' takes at most ${MAX_VALUES} values.`, name);
   return list.map((v) => {
-    if (typeof v !== 'string' || v.length === 0 || v.length > MAX_TEXT) {
-      throw badRequest(`'${name}' values must be non-empty strings of at most ${MAX_TEXT} characters.`, name);
+    // NUL can't be stored (PostgreSQL text refuses it), so no operation can match one: refuse it up front.
+    if (typeof v !== 'string' || v.length === 0 || v.length > MAX_TEXT || v.includes('\u0000')) {
+      throw badRequest(
+        `'${name}' values must be non-empty strings of at most ${MAX_TEXT} characters, without NUL.`,
+        name,
+      );
     }
     return v.trim();
   });

@@ -15,7 +15,7 @@ export function decodeKey(key: string): { scope: string; id: string } {
       if (
         Array.isArray(value) &&
         value.length === 2 &&
-        value.every((v) => typeof v === 'string' && v !== '')
+        value.every((v) => typeof v === 'string' && v !== '' && !v.includes('\u0000'))
       ) {
         return { scope: value[0] as string, id: value[1] as string };
       }
