@@ -164,6 +164,12 @@ describe('the operator console', () => {
     await page.locator('#chart-throughput canvas').waitFor();
     await accessible(page, 'overview');
     await shots('1-overview');
+    // The day's charts: a deep link of its own.
+    await page.click('#chart-window a[data-window=day]');
+    await page.waitForFunction(() => location.hash === '#/overview?window=day');
+    await page.locator('#chart-window a[data-window=day][aria-current]').waitFor();
+    await page.locator('#chart-duration canvas').waitFor();
+    await shots('1-overview-day');
   });
 
   it('opens a failed operation from the failures list, shows its error, retries it and sees it succeed', async () => {

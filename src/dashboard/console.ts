@@ -148,16 +148,26 @@ async function renderOverview(): Promise<void> {
           `<li><a href="#/operation/${encodeURIComponent(f.key)}">${esc(f.id)}</a> <span class="muted">${esc(f.collection)} · ${esc(f.handler ?? '')} · ${time(f.createdDateTime)}</span> <span class="error">${esc(f.error?.code ?? '')} ${esc(f.error?.message ?? '')}</span></li>`,
       )
       .join('') || '<li>No failures.</li>';
-  drawCharts(body.lastHour);
+  const day = route().params.get('window') === 'day';
+  for (const a of Array.from(document.querySelectorAll<HTMLAnchorElement>('#chart-window a'))) {
+    if ((a.dataset.window === 'day') === day) a.setAttribute('aria-current', 'true');
+    else a.removeAttribute('aria-current');
+  }
+  drawCharts(day ? body.lastDay : body.lastHour);
   again(renderOverview, 3000);
 }
 
-/** Per-minute series over the last hour (empty minutes as zero), drawn with uPlot in the page's colours. */
-function drawCharts(hour: { fromDateTime: string; bucketSeconds: number; buckets: any[] }): void {
-  const start = Math.floor(Date.parse(hour.fromDateTime) / 60_000) * 60;
+/**
+ * A window's buckets as series (counts of empty buckets as zero, their durations as gaps), drawn with
+ * uPlot in the page's colours, so the charts follow light and dark.
+ */
+function drawCharts(w: { fromDateTime: string; bucketSeconds: number; buckets: any[] }): void {
+  const step = w.bucketSeconds;
+  const start = Math.floor(Date.parse(w.fromDateTime) / 1000 / step) * step;
   const xs: number[] = [];
-  for (let x = start; x <= Date.now() / 1000; x += hour.bucketSeconds) xs.push(x);
-  const at = new Map<number, any>(hour.buckets.map((b) => [Date.parse(b.startDateTime) / 1000, b]));
+  for (let x = start; x <= Date.now() / 1000; x += step) xs.push(x);
+  const at = new Map<number, any>(w.buckets.map((b) => [Date.parse(b.startDateTime) / 1000, b]));
+  const count = (f: (b: any) => number) => xs.map((x) => (at.has(x) ? f(at.get(x)) : 0));
   const series = (f: (b: any) => number | null) => xs.map((x) => (at.has(x) ? f(at.get(x)) : null));
   const css = getComputedStyle(document.documentElement);
   const color = (name: string) => css.getPropertyValue(name).trim();
@@ -180,7 +190,7 @@ function drawCharts(hour: { fromDateTime: string; bucketSeconds: number; buckets
           { label: 'failed', stroke: color('--bad'), width: 2 },
         ],
       },
-      [xs, series((b) => b.created), series((b) => b.finished), series((b) => b.failed)],
+      [xs, count((b) => b.created), count((b) => b.finished), count((b) => b.failed)],
       $('chart-throughput'),
     ),
     new uPlot(

@@ -32,9 +32,10 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div><h3>By family</h3><table id="family-counts" aria-label="Operations by family and status"></table></div>
     <div><h3>By handler</h3><table id="handler-counts" aria-label="Operations by handler and status"></table></div>
   </div>
+  <p id="chart-window">Charts: <a href="#/overview" data-window="hour">last hour</a> · <a href="#/overview?window=day" data-window="day">last day</a></p>
   <div class="grid">
-    <figure><figcaption>Created and finished per minute, last hour</figcaption><div id="chart-throughput" class="chart"></div></figure>
-    <figure><figcaption>Duration p50 / p95 (ms) per minute, last hour</figcaption><div id="chart-duration" class="chart"></div></figure>
+    <figure><figcaption>Created, finished and failed per bucket (a minute over the last hour, 15 minutes over the last day)</figcaption><div id="chart-throughput" class="chart"></div></figure>
+    <figure><figcaption>Duration p50 / p95 (ms) per bucket</figcaption><div id="chart-duration" class="chart"></div></figure>
   </div>
   <p id="totals"></p>
   <h3>Latest failures</h3>
