@@ -161,7 +161,10 @@ async function renderOverview(): Promise<void> {
  * A window's buckets as series (counts of empty buckets as zero, their durations as gaps), drawn with
  * uPlot in the page's colours, so the charts follow light and dark.
  */
+let lastWindow: Parameters<typeof drawCharts>[0] | undefined;
+
 function drawCharts(w: { fromDateTime: string; bucketSeconds: number; buckets: any[] }): void {
+  lastWindow = w;
   const step = w.bucketSeconds;
   const start = Math.floor(Date.parse(w.fromDateTime) / 1000 / step) * step;
   const xs: number[] = [];
@@ -200,8 +203,8 @@ function drawCharts(w: { fromDateTime: string; bucketSeconds: number; buckets: a
         axes,
         series: [
           {},
-          { label: 'p50 ms', stroke: color('--accent'), width: 2, spanGaps: true },
-          { label: 'p95 ms', stroke: color('--run'), width: 2, spanGaps: true },
+          { label: 'p50 ms', stroke: color('--accent'), width: 2, spanGaps: true, points: { show: true } },
+          { label: 'p95 ms', stroke: color('--run'), width: 2, spanGaps: true, points: { show: true } },
         ],
       },
       [xs, series((b) => b.durationP50Ms), series((b) => b.durationP95Ms)],
@@ -348,6 +351,10 @@ export function startConsole(): void {
   if (!wired) {
     wired = true;
     window.addEventListener('hashchange', () => void render());
+    // Canvas colours are read when drawn: draw again when the system switches between light and dark.
+    matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+      if (lastWindow && !$('view-overview').hidden) drawCharts(lastWindow);
+    });
     $('all-filters').addEventListener('submit', (e) => {
       e.preventDefault();
       location.hash = `#/operations?${filterFromForm()}`;
