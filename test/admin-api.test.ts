@@ -40,6 +40,14 @@ const handlers: HandlerDefinition<never>[] = [
     },
   },
   { name: 'quick', run: async () => ({}) },
+  {
+    name: 'saves-then-fails',
+    maxAttempts: 1,
+    run: async (ctx) => {
+      await ctx.checkpoint({ page: 7 });
+      throw new Error('stopped after page 7');
+    },
+  },
 ];
 
 beforeAll(async () => {
@@ -188,6 +196,7 @@ describe('the operator API', () => {
     expect(attempts.every((a) => a.durationMs >= 0)).toBe(true);
     expect((failed.operation as { status: string }).status).toBe('failed');
     expect(failed.createdBy).toBe('library');
+    expect(failed.checkpoint).toBeNull();
 
     // Not retryable while it runs or when it succeeded.
     const ok = await start('quick', '/operations');
@@ -209,6 +218,13 @@ describe('the operator API', () => {
     );
     // The original stays failed: terminal states never change.
     expect((await call('GET', `/longrun/v1/operations/${key}`)).body.status).toBe('failed');
+  });
+
+  it('shows the checkpoint the last attempt saved', async () => {
+    const r = await start('saves-then-fails', '/operations');
+    const d = await waitFor(encode(r.scope, r.id), (x) => x.status === 'failed');
+    expect(d.checkpoint).toEqual({ page: 7 });
+    expect(d.error).toMatchObject({ message: 'stopped after page 7' });
   });
 
   it('counts what a bulk cancel selects before doing it, then cancels exactly that', async () => {
@@ -280,7 +296,11 @@ describe('the operator API', () => {
     );
     expect(o.lastHour.totals.durationP50Ms).toBeGreaterThanOrEqual(0);
     expect(o.lastHour.totals.durationP95Ms).toBeGreaterThanOrEqual(o.lastHour.totals.durationP50Ms);
-    expect(o.latestFailures[0]).toMatchObject({
+    expect(o.latestFailures.map((f: { handler: string }) => f.handler)).toEqual([
+      'saves-then-fails',
+      'flaky',
+    ]);
+    expect(o.latestFailures[1]).toMatchObject({
       handler: 'flaky',
       error: { message: 'The upstream dependency is down.' },
     });

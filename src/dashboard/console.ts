@@ -292,6 +292,7 @@ async function renderDetail(key: string): Promise<void> {
     ['Attempts', `${body.attempts} of ${body.maxAttempts}`],
     ['Lease', body.leaseOwner ? `${esc(body.leaseOwner)} until ${time(body.leaseExpiresDateTime)}` : '-'],
     ['Next run', time(body.nextRunDateTime)],
+    ['Checkpoint', body.checkpoint === null ? '-' : `<code>${esc(JSON.stringify(body.checkpoint))}</code>`],
     ['Idempotency key', esc(body.idempotencyKey ?? '-')],
     ['Created by', esc(body.createdBy ?? '-')],
     ['Created', time(body.createdDateTime)],

@@ -44,6 +44,7 @@ const Detail = Type.Composite([
     nextRunDateTime: nullable(Type.String({ format: 'date-time' })),
     cancelRequested: Type.Boolean(),
     timeoutMs: nullable(Type.Integer()),
+    checkpoint: Type.Unknown({ description: 'The state the last attempt saved (ctx.checkpoint), or null.' }),
     idempotencyKey: nullable(Type.String()),
     attemptList: Type.Array(
       Type.Object({

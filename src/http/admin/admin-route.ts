@@ -103,6 +103,8 @@ export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
       nextRunDateTime: !r.leaseOwner && r.runAt !== null ? fromEpochMs(r.runAt) : null,
       cancelRequested: r.cancelRequested,
       timeoutMs: r.timeoutMs,
+      // What the handler's last attempt saved with ctx.checkpoint, for the next one; null when none.
+      checkpoint: r.checkpoint ?? null,
       idempotencyKey: r.idempotencyKey === null ? null : idempotencyKeyOf(r.idempotencyKey),
       attemptList: d.attempts,
       history: d.history.map((e) => ({
