@@ -5,7 +5,7 @@
  * count, follow a deep link in a fresh page, Back. Every view passes axe-core with no serious or critical
  * violation; light and dark screenshots go to test-results/console/ (gitignored).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +16,9 @@ import { resolveAuthConfig } from '../src/auth/config.js';
 import { DEV_TOKEN_DEFAULTS, mintToken } from '../src/auth/tokens.js';
 import { securityFor } from '../src/cli/auth-options.js';
 import type { HandlerDefinition } from '../src/engine/handler.js';
+import { findChromium } from './support/chromium.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = 'test-results/console';
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const TENANT = DEV_TOKEN_DEFAULTS.tid!;
@@ -45,13 +45,20 @@ const handlers: HandlerDefinition<never>[] = [
   { name: 'quick', run: async () => ({}) },
 ];
 
-/** Chromium as the other browser tests launch it. */
-function launch(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is needed at ${CHROMIUM} (apt-get install chromium)`);
+/** Chromium as the other browser tests find and launch it (test/support/chromium.ts). */
+async function launch(): Promise<Browser> {
+  const binary = await findChromium();
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: binary.executablePath,
+    env: { ...process.env, ...binary.env },
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    args: [
+      ...binary.args,
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+    ],
   });
 }
 
