@@ -11,22 +11,9 @@ import { checkInput, type AnyHandler } from './define-handler.js';
 import { locationOf } from './handle.js';
 import type { Checker } from './options-check.js';
 
-export interface StartOptions {
-  /** The collection the operation is filed in; default `/operations` (also `/sites/{id}/operations`, ...). */
-  collection?: string;
-  /** The API version of `location`; default v1.0. */
-  version?: ApiVersion;
-  /** The tenant the operation belongs to; default '' (the tenant of a node without auth). */
-  tenantId?: string;
-  /** Overrides the handler's type (it must be one the collection holds). */
-  type?: OperationTypeName;
-  /** A chosen id; a new GUID otherwise. */
-  id?: string;
-  maxAttempts?: number;
-  timeoutMs?: number;
-  /** The same key again returns the operation the first start made (and starts nothing). */
-  idempotencyKey?: string;
-}
+import type { StartOptions } from '../longrun.js';
+
+export type { StartOptions };
 
 const START_OPTIONS = [
   'collection',
