@@ -9,6 +9,12 @@ import type { FamilyName, PermissionSet } from '../families/families.js';
 import { GraphError, notFound } from '../model/errors.js';
 import type { Principal } from './principal.js';
 
+/**
+ * longrun's own administrative permission (a delegated scope or an application role): the operator API
+ * and dashboard, and every subscription of the tenant.
+ */
+export const ADMIN_PERMISSION = 'LongRun.Admin';
+
 /** Entra ID directory role template ids, as they appear in a token's `wids` claim. */
 export const ADMIN_ROLE_TEMPLATE_IDS = {
   globalAdministrator: '62e90394-69f5-4237-9190-012177145e10',

@@ -15,6 +15,7 @@ import { ODATA_JSON } from './operations-route.js';
 import { origin } from './urls.js';
 import { resolveUserPath } from './resolve.js';
 import type { Access, Caller, Security } from './security.js';
+import { ADMIN_PERMISSION } from '../auth/permissions.js';
 
 export interface SubscriptionsRouteOptions {
   subscriptions: SubscriptionService;
@@ -131,9 +132,6 @@ async function resolveTarget(
   security.authorize(caller, access, { family: resolved.family.name, userKey: resolved.params.userId });
   return { scope: resolved.scope, operationId: resolved.target.kind === 'item' ? resolved.target.id : null };
 }
-
-/** Tenant administrators of subscriptions: a token granted longrun's own admin permission. */
-export const ADMIN_PERMISSION = 'LongRun.Admin';
 
 function isSubscriptionAdmin(caller: Caller): boolean {
   const p = caller.principal;

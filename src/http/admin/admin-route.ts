@@ -15,7 +15,7 @@ import type { CallContext } from '../../service/operation-service.js';
 import type { OperationKey } from '../../store/store.js';
 import { renderOperation } from '../render.js';
 import type { Caller, Security } from '../security.js';
-import { ADMIN_PERMISSION } from '../subscriptions-route.js';
+import { ADMIN_PERMISSION } from '../../auth/permissions.js';
 import { origin } from '../urls.js';
 import { FILTER_PARAMETERS, parseAdminFilter } from './admin-filter.js';
 import { decodeKey, encodeKey } from './operation-key.js';
