@@ -5,7 +5,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { FAMILY_NAMES } from '../../families/scopes.js';
 import { STATUS } from '../../model/status.js';
-import { ADMIN_PERMISSION } from '../subscriptions-route.js';
+import { ADMIN_PERMISSION } from '../../auth/permissions.js';
 import { FILTER_PARAMETERS } from './admin-filter.js';
 import { ADMIN_BASE } from './admin-route.js';
 
