@@ -266,11 +266,19 @@ async function alternate(servers: { port: number; token?: string }[], load: Load
 async function capture(port: number, token: string, load: Load): Promise<BareResponse> {
   const path = typeof load.path === 'function' ? load.path(0) : load.path;
   const body = typeof load.body === 'function' ? load.body(-1) : load.body;
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: load.method ?? 'GET',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body,
-  });
+  const send = () =>
+    fetch(`http://127.0.0.1:${port}${path}`, {
+      method: load.method ?? 'GET',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+    });
+  let res = await send();
+  // The floor server may still be finishing the previous scenario's queued updates of the same operation:
+  // longrun then answers 409 (changed by others) until they are done.
+  for (let i = 0; i < 20 && res.status === 409; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    res = await send();
+  }
   if (res.status >= 300) throw new Error(`${load.method ?? 'GET'} ${path} answered ${res.status}`);
   const headers: Record<string, string> = {};
   const skip = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);

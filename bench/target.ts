@@ -27,6 +27,7 @@ import { resolveAuthConfig } from '../src/auth/config.js';
 import { DEV_TOKEN_DEFAULTS, mintToken } from '../src/auth/tokens.js';
 import { securityFor } from '../src/cli/auth-options.js';
 import { createLongrun } from '../src/longrun.js';
+import { now } from '../src/model/time.js';
 import type { OperationStore } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { BENCH_SECRET, seed, TENANT } from './seed.js';
@@ -145,7 +146,7 @@ async function startFloor(store: 'sqlite' | 'postgres', db: string, secret: stri
        WHERE tenant_id = ? AND scope = 'operations' AND id = ? RETURNING ${COLUMNS}`,
     );
     read = async (tenant, id) => get.get(tenant, id);
-    update = async (tenant, id, detail) => set.get(detail, new Date().toISOString(), tenant, id);
+    update = async (tenant, id, detail) => set.get(detail, now(), tenant, id);
   } else {
     const { default: pg } = await import('pg');
     const pool = new pg.Pool({ connectionString: db, max: 10 });
@@ -163,7 +164,7 @@ async function startFloor(store: 'sqlite' | 'postgres', db: string, secret: stri
           name: 'floor_patch',
           text: `UPDATE operations SET status_detail = $1, last_action_at = $2, version = version + 1
                  WHERE tenant_id = $3 AND scope = 'operations' AND id = $4 RETURNING ${COLUMNS}`,
-          values: [detail, new Date().toISOString(), tenant, id],
+          values: [detail, now(), tenant, id],
         })
       ).rows[0];
   }
