@@ -33,22 +33,27 @@ export async function loadOrCreateDevKey(dataDir: string): Promise<DevKey> {
     k: randomBytes(32).toString('base64url'),
     createdDateTime: new Date().toISOString(),
   };
-  // Written whole under a temporary name, then linked into place: link (unlike rename) never replaces an
-  // existing file, so when two processes start at once both end up with the key that won.
-  const temp = `${file}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(temp, JSON.stringify(jwk, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-  try {
-    await link(temp, file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    // Filesystems without hard links: fall back to rename, still atomic for readers.
-    if (code !== 'EEXIST') await rename(temp, file);
-  } finally {
-    await unlink(temp).catch(() => undefined);
-  }
+  await writeOnce(file, JSON.stringify(jwk, null, 2) + '\n', 0o600);
   const secret = await readDevKey(file);
   if (!secret) throw new Error(`The auth dev key file ${file} could not be created.`);
   return { secret, file };
+}
+
+/**
+ * Creates `file` with `content` unless it exists. Written whole under a temporary name, then linked into
+ * place: link (unlike rename) never replaces an existing file, so when two processes start at once both end
+ * up with the file that won. Filesystems without hard links fall back to rename, still atomic for readers.
+ */
+export async function writeOnce(file: string, content: string, mode: number): Promise<void> {
+  const temp = `${file}.${process.pid}.${randomUUID()}.tmp`;
+  await writeFile(temp, content, { mode, flag: 'wx' });
+  try {
+    await link(temp, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await rename(temp, file);
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
 }
 
 async function readDevKey(file: string): Promise<Uint8Array | undefined> {

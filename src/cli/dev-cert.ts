@@ -4,10 +4,10 @@
  * (`NODE_EXTRA_CA_CERTS=<cert file>`) and keep trusting it across restarts. Made in-process with
  * @peculiar/x509 over WebCrypto: a user's machine may have no `openssl`.
  */
-import { X509Certificate } from 'node:crypto';
-import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { randomUUID, X509Certificate } from 'node:crypto';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { writeOnce } from '../auth/dev-key.js';
 
 /** The key and the certificate together (0600): the unit written atomically. */
 export const DEV_TLS_KEY_FILE_NAME = 'tls-dev-key.pem';
@@ -82,18 +82,6 @@ async function generate(): Promise<string> {
 }
 
 /** Writes under a temporary name, then links into place: when two processes start at once, one file wins. */
-async function writeOnce(file: string, content: string, mode: number): Promise<void> {
-  const temp = `${file}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(temp, content, { mode, flag: 'wx' });
-  try {
-    await link(temp, file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await rename(temp, file);
-  } finally {
-    await unlink(temp).catch(() => undefined);
-  }
-}
-
 async function readPair(file: string): Promise<{ key: string; cert: string } | undefined> {
   let content: string;
   try {
