@@ -1,0 +1,150 @@
+/**
+ * CPU per request: the server process's own CPU time (user + system, from /proc/<pid>/stat) spent per
+ * request over a fixed number of requests. Unlike requests per second, this barely moves when other
+ * programs load the machine, so it can compare two commits on a shared, noisy machine: an A/B of the hot
+ * paths that throughput runs could not settle (docs/BENCHMARKS.md).
+ *
+ * Usage: node --import tsx bench/cpu.ts [--repo DIR ...] [--rounds N] [--requests N]
+ *   --repo DIR: a checkout whose bench/target.ts and src/ are measured (default: this one); give two to
+ *   compare them. Rounds alternate between the checkouts (A B A B ...) so drift hits both alike.
+ * SQLite only; Linux only (/proc). Prints µs of server CPU per request, per scenario and checkout, the
+ * median over rounds, and the ratio of each checkout to the first.
+ */
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const argv = process.argv.slice(2);
+const repos: string[] = [];
+let rounds = 3;
+let requests = 20_000;
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--repo') repos.push(resolve(argv[++i]));
+  else if (argv[i] === '--rounds') rounds = Number(argv[++i]);
+  else if (argv[i] === '--requests') requests = Number(argv[++i]);
+  else throw new Error(`unknown argument ${argv[i]}`);
+}
+if (repos.length === 0) repos.push(resolve(here, '..'));
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer');
+if (!Number.isInteger(requests) || requests < 1000) throw new Error('--requests must be an integer ≥ 1000');
+
+const CONNECTIONS = 10;
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+interface Scenario {
+  name: string;
+  method: 'GET' | 'PATCH' | 'POST';
+  path: (ids: string[], n: number) => string;
+  body?: (n: number) => string;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'GET one operation', method: 'GET', path: (ids) => `/v1.0/operations/${ids[1]}` },
+  {
+    name: 'PATCH one operation',
+    method: 'PATCH',
+    path: (ids) => `/v1.0/operations/${ids[0]}`,
+    body: () => JSON.stringify({ statusDetail: 'step 3 of 5' }),
+  },
+  {
+    name: 'PATCH, 1,000 operations',
+    method: 'PATCH',
+    path: (_ids, n) => `/v1.0/operations/bench-${(n % 1000) * 5}`,
+    body: (n) => JSON.stringify({ statusDetail: `step ${n % 10} of 10` }),
+  },
+  {
+    name: 'Start an action (202)',
+    method: 'POST',
+    path: () => '/v1.0/sites/bench/contentTypes/addCopyFromContentTypeHub',
+    body: (n) => JSON.stringify({ contentTypeId: `0x0101${process.pid.toString(16)}${n + 2}` }),
+  },
+];
+
+interface Target {
+  child: ChildProcess;
+  port: number;
+  token: string;
+  ids: string[];
+}
+
+async function startTarget(repo: string): Promise<Target> {
+  const child = spawn(process.execPath, ['--import', 'tsx', `${repo}/bench/target.ts`, 'longrun', 'sqlite', '10000'], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const first = await lines.next();
+  if (first.done) throw new Error(`${repo}/bench/target.ts ended without output`);
+  const info = JSON.parse(first.value) as { port: number; token: string; ids: string[] };
+  return { child, ...info };
+}
+
+function cpuSeconds(pid: number): number {
+  // Fields after the command (which may hold spaces) start after the last ')': utime is 14th, stime 15th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+async function load(t: Target, s: Scenario, amount: number, offset: number): Promise<number> {
+  let n = offset;
+  const result = await autocannon({
+    url: `http://127.0.0.1:${t.port}`,
+    connections: CONNECTIONS,
+    amount,
+    requests: [
+      {
+        method: s.method,
+        path: s.path(t.ids, n),
+        headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/json' },
+        body: s.body?.(n),
+        setupRequest: (req: any) => {
+          const i = n++;
+          return { ...req, path: s.path(t.ids, i), body: s.body?.(i) };
+        },
+      },
+    ],
+  });
+  return result.errors + result.non2xx;
+}
+
+/** µs of server CPU per request for one scenario on a fresh server (warmed with a quarter of the load). */
+async function measure(repo: string, s: Scenario): Promise<number> {
+  const t = await startTarget(repo);
+  try {
+    await load(t, s, Math.ceil(requests / 4), 1_000_000);
+    const before = cpuSeconds(t.child.pid!);
+    const errors = await load(t, s, requests, 0);
+    const spent = cpuSeconds(t.child.pid!) - before;
+    if (errors > requests / 100) throw new Error(`${s.name} on ${repo}: ${errors} errors`);
+    return (spent * 1e6) / requests;
+  } finally {
+    const exited = new Promise((r) => t.child.once('exit', r));
+    t.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+console.log(`server CPU µs per request, ${requests} requests, ${CONNECTIONS} connections, ${rounds} rounds`);
+for (const s of SCENARIOS) {
+  const samples = repos.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    // Alternate the order every round, so neither checkout always runs first.
+    const order = repos.map((_, i) => i);
+    if (r % 2 === 1) order.reverse();
+    for (const i of order) samples[i].push(await measure(repos[i], s));
+  }
+  const medians = samples.map(median);
+  const cells = repos.map(
+    (repo, i) =>
+      `${repo.split('/').at(-1)}: ${medians[i].toFixed(0)} µs (${samples[i].map((x) => x.toFixed(0)).join(', ')})` +
+      (i > 0 ? ` ${(medians[i] / medians[0]).toFixed(2)}×` : ''),
+  );
+  console.log(`${s.name.padEnd(26)} ${cells.join(' | ')}`);
+}
