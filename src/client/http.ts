@@ -41,6 +41,21 @@ export interface HttpRequest {
   ifNoneMatch?: string;
 }
 
+export interface StreamRequest {
+  /** Absolute URL of a `text/event-stream` resource. */
+  url: string;
+  signal?: AbortSignal;
+  /** Sent as `Last-Event-ID`, so the server replays what came after it. */
+  lastEventId?: string;
+}
+
+export interface StreamResult {
+  response: Response;
+  /** The open body; the caller reads it and cancels it (or aborts the signal) when done. */
+  body: ReadableStream<Uint8Array>;
+  clientRequestId: string;
+}
+
 export interface HttpResult {
   response: Response;
   /** Parsed JSON, or undefined for an empty body. Non-2xx never get here (they throw). */
@@ -126,6 +141,44 @@ export class Transport {
       if (!response.ok && !notModified) throw graphRequestError(response, body, clientRequestId, attempt + 1);
       return { response, body, clientRequestId, retried: attempt > 0 };
     }
+  }
+
+  /**
+   * Opens a Server-Sent Events stream with the same token, client-request-id and headers as send(), but a
+   * single attempt: a stream that has started can't be replayed transparently, so a failure goes to the
+   * caller (who knows where to resume from). Throws GraphRequestError for a non-2xx and
+   * UnexpectedResponseError when the answer is not `text/event-stream` (a proxy's page, a server that
+   * ignores Accept).
+   */
+  async openStream(request: StreamRequest): Promise<StreamResult> {
+    const clientRequestId = crypto.randomUUID();
+    request.signal?.throwIfAborted();
+    const headers = await this.headers({ method: 'GET', url: request.url }, clientRequestId, 0);
+    headers.set('Accept', 'text/event-stream');
+    headers.set('Cache-Control', 'no-cache');
+    if (request.lastEventId !== undefined) headers.set('Last-Event-ID', request.lastEventId);
+    let response: Response;
+    try {
+      response = await this.fetch(request.url, { method: 'GET', headers, signal: request.signal });
+    } catch (err) {
+      if (request.signal?.aborted) throw request.signal.reason;
+      throw err;
+    }
+    if (!response.ok) {
+      const body = await readBody(response, clientRequestId, request.signal);
+      throw graphRequestError(response, body, clientRequestId, 1);
+    }
+    const type = response.headers.get('content-type') ?? '';
+    if (!/^\s*text\/event-stream\s*(;|$)/i.test(type) || !response.body) {
+      await response.body?.cancel();
+      throw new UnexpectedResponseError(
+        `Expected text/event-stream from ${response.url}, got ${type || 'no content type'}`,
+        response.status,
+        undefined,
+        clientRequestId,
+      );
+    }
+    return { response, body: response.body, clientRequestId };
   }
 
   /** Bounds a server-given wait to [0, maxDelayMs]. */

@@ -5,6 +5,8 @@
  */
 import { OperationFailedError, UnexpectedResponseError } from './errors.js';
 import type { Transport } from './http.js';
+import { eventStreamLink } from './link.js';
+import { SseParser, type SseEvent } from './sse.js';
 import { backoffDelay, parseRetryAfter, sleep } from './timing.js';
 import type { Operation, OperationStatus } from './types.js';
 
@@ -20,6 +22,13 @@ export interface PollOptions {
 export interface PollUntilDoneOptions extends PollOptions {
   /** First backoff step when the server sends no Retry-After; doubles up to 30 s. Default 1000 ms. */
   intervalMs?: number;
+  /**
+   * Follow the operation's Server-Sent Events stream when the server advertises one (a `Link` with
+   * `rel="alternate"; type="text/event-stream"`, as longrun sends), instead of polling: one request for
+   * the whole wait, and every change is seen. Default true; `false` for networks whose proxies buffer
+   * event streams. Servers without the Link (Microsoft Graph) are polled either way.
+   */
+  stream?: boolean;
 }
 
 /** pollUntilDone sends `Prefer: wait=30` unless told otherwise (`preferWaitSeconds: 0` turns it off). */
@@ -68,6 +77,10 @@ export class HttpOperationPoller implements OperationPoller {
   private done = false;
   /** The ETag of the operation as last read: sent as If-None-Match, so the server can say "unchanged". */
   private etag: string | undefined;
+  /** The event stream the last response advertised (its Link header), if any. */
+  private eventsUrl: string | undefined;
+  /** The `id:` of the last stream event seen: sent as Last-Event-ID when the stream is opened again. */
+  private lastEventId: string | undefined;
   private readonly listeners = new Set<(operation: Operation) => void>();
 
   constructor(
@@ -111,6 +124,7 @@ export class HttpOperationPoller implements OperationPoller {
     this.waitApplied = /(^|[\s,])wait(=|\s*[,;]|\s*$)/i.test(
       response.headers.get('preference-applied') ?? '',
     );
+    this.eventsUrl = eventStreamLink(response.headers.get('link'), response.url || this.operationUrl);
     if (response.status === 304 && this.operation) return this.operation;
     let operation = asOperation(body, response, clientRequestId);
     const etag = response.headers.get('etag') ?? undefined;
@@ -118,18 +132,33 @@ export class HttpOperationPoller implements OperationPoller {
       operation = await this.reveal(operation, options.signal);
     }
     this.record(operation, etag);
-    // A copy of the set, so a listener that unsubscribes during the call does not disturb the loop.
-    for (const listener of [...this.listeners]) listener(operation);
+    this.notify(operation);
     return operation;
   }
 
   async pollUntilDone(options: PollUntilDoneOptions = {}): Promise<Operation> {
+    checkPollUntilDoneOptions(options);
     const intervalMs = options.intervalMs ?? 1000;
+    const stream = options.stream ?? true;
     // Ask the server to hold each poll until something changes; one that doesn't honour the preference
     // (Microsoft Graph) ignores it, and the Retry-After/backoff schedule applies as usual.
     options = { ...options, preferWaitSeconds: options.preferWaitSeconds ?? DEFAULT_PREFER_WAIT_SECONDS };
     let backoffStep = 0;
+    let streamFailures = 0;
     while (!this.done) {
+      if (stream && this.eventsUrl !== undefined) {
+        const news = await this.follow(this.eventsUrl, options.signal);
+        if (this.done) break;
+        // The stream ended before the operation did (token expiry, restart, a proxy): a plain poll makes
+        // sure nothing was missed, then the loop may open it again. A stream that brought nothing new
+        // counts as failed and backs off, so a server that keeps closing streams is not hammered.
+        streamFailures = news ? 0 : streamFailures + 1;
+        const delay =
+          streamFailures === 0 ? 0 : backoffDelay(streamFailures - 1, intervalMs, MAX_POLL_INTERVAL_MS);
+        await sleep(delay, options.signal);
+        await this.poll(options);
+        continue;
+      }
       await sleep(
         this.nextDelay(intervalMs, () => backoffStep++),
         options.signal,
@@ -137,6 +166,91 @@ export class HttpOperationPoller implements OperationPoller {
       await this.poll(options);
     }
     return this.settle();
+  }
+
+  /**
+   * Reads the operation's event stream until the operation is terminal or the stream ends; resolves with
+   * whether it brought any change this poller had not seen. Only an abort of `signal` (or a listener's
+   * error) rejects: a stream that fails for any other reason is left to the caller's fallback poll.
+   */
+  private async follow(url: string, signal: AbortSignal | undefined): Promise<boolean> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let news = false;
+    // A listener's error goes to the caller as poll() would pass it on, not into the fallback.
+    let listenerFailure: { error: unknown } | undefined;
+    // Events are handled one at a time, in order, even though a reveal() may await in between.
+    const pending: SseEvent[] = [];
+    const parser = new SseParser((event) => pending.push(event));
+    try {
+      signal?.throwIfAborted();
+      const { body } = await this.transport.openStream({
+        url,
+        signal: controller.signal,
+        lastEventId: this.lastEventId,
+      });
+      const reader = body.getReader();
+      const decoder = new TextDecoder();
+      while (!this.done) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parser.feed(decoder.decode(value, { stream: true }));
+        for (let event = pending.shift(); event && !this.done; event = pending.shift()) {
+          const operation = await this.apply(event, signal);
+          if (operation === undefined) return news; // not an operation (deleted, bad JSON): poll instead
+          if (operation === 'unchanged') continue;
+          news = true;
+          try {
+            this.notify(operation);
+          } catch (error) {
+            listenerFailure = { error };
+            throw error;
+          }
+        }
+      }
+      return news;
+    } catch {
+      if (signal?.aborted) throw signal.reason;
+      if (listenerFailure) throw listenerFailure.error;
+      return news;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      controller.abort(); // closes the stream (a no-op once it has ended)
+    }
+  }
+
+  /**
+   * Records one stream event's operation; `unchanged` when its ETag is the one held (the stream's opening
+   * event, or a replay after a reconnect, repeats what a poll showed), undefined when it is not an
+   * operation (a `deleted` event, bad JSON).
+   */
+  private async apply(
+    event: SseEvent,
+    signal: AbortSignal | undefined,
+  ): Promise<Operation | 'unchanged' | undefined> {
+    if (event.event !== undefined && event.event !== 'message') return undefined;
+    let body: unknown;
+    try {
+      body = JSON.parse(event.data);
+    } catch {
+      return undefined;
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+    if (event.lastEventId !== undefined) this.lastEventId = event.lastEventId;
+    let operation = body as Operation;
+    const etag = (operation as { '@odata.etag'?: unknown })['@odata.etag'];
+    if (typeof etag === 'string' && etag === this.etag && this.operation) return 'unchanged';
+    if (operation.status === 'unknownFutureValue' && !this.transport.includesUnknownEnumMembers) {
+      operation = await this.reveal(operation, signal);
+    }
+    this.record(operation);
+    return operation;
+  }
+
+  /** Calls the onProgress listeners; over a copy, so one that unsubscribes does not disturb the loop. */
+  private notify(operation: Operation): void {
+    for (const listener of [...this.listeners]) listener(operation);
   }
 
   serialize(): string {
@@ -189,6 +303,29 @@ export class HttpOperationPoller implements OperationPoller {
     const operation = this.operation!;
     if (operation.status === 'succeeded') return operation;
     throw new OperationFailedError(operation);
+  }
+}
+
+/** Checks pollUntilDone's options, naming the option and its rule (a typo'd value would be ignored). */
+function checkPollUntilDoneOptions(options: PollUntilDoneOptions): void {
+  const fail = (name: string, rule: string, value: unknown) => {
+    throw new TypeError(`pollUntilDone: '${name}' ${rule}; got ${String(value)}.`);
+  };
+  if (options.stream !== undefined && typeof options.stream !== 'boolean') {
+    fail('stream', 'must be true or false', options.stream);
+  }
+  const { intervalMs, preferWaitSeconds } = options;
+  if (
+    intervalMs !== undefined &&
+    !(typeof intervalMs === 'number' && intervalMs >= 0 && intervalMs < Infinity)
+  ) {
+    fail('intervalMs', 'must be a number of milliseconds, 0 or more', intervalMs);
+  }
+  if (
+    preferWaitSeconds !== undefined &&
+    !(typeof preferWaitSeconds === 'number' && preferWaitSeconds >= 0 && preferWaitSeconds < Infinity)
+  ) {
+    fail('preferWaitSeconds', 'must be a number of seconds, 0 or more', preferWaitSeconds);
   }
 }
 

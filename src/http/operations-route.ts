@@ -228,6 +228,9 @@ class Handler {
     }
     const etag = etagOf(record);
     this.reply.header('ETag', etag);
+    // Clients that can follow a push stream learn where it is (the client's poller follows it instead of
+    // polling). `getOperationStatus(...)` has no `/events` under it, so it gets no Link.
+    if (!this.resolved.isFunction) this.reply.header('Link', this.eventsLink());
     if (this.ctx.ifMatch && !ifMatchHolds(this.ctx.ifMatch, etag)) {
       throw new GraphError(
         412,
@@ -379,6 +382,12 @@ class Handler {
       }),
       ...renderOperation(record, { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers }),
     });
+  }
+
+  /** RFC 8288 Link to this operation's event stream: the request's own path (any key form) + `/events`. */
+  private eventsLink(): string {
+    const path = (this.request.raw.url ?? '').split('?')[0].replace(/\/$/, '');
+    return `<${origin(this.request, this.options.publicUrl)}${path}/events>; rel="alternate"; type="text/event-stream"`;
   }
 
   private queryContext(kind: 'entity' | 'collection' | 'count') {
