@@ -261,6 +261,55 @@ describe('routes', () => {
     }
   });
 
+  it('documents ETags, conditional requests, Prefer: wait and the Link to the event stream', async () => {
+    const params = (o: Json) => (o.parameters as Json[]).map((p) => resolveRef(p));
+    const named = (o: Json, name: string) => params(o).find((p) => p.name === name && p.in === 'header');
+    for (const version of API_VERSIONS) {
+      for (const family of FAMILIES) {
+        for (const template of family.collections) {
+          if (!template.versions.includes(version)) continue;
+          const base = `/${version}/${template.segments.map((s) => (s.startsWith(':') ? `{${s.slice(1)}}` : s)).join('/')}`;
+          const item = `${base}/{operationId}`;
+          const get = op(item, 'get')!;
+          expect(Object.keys(get.responses['200'].headers).sort(), item).toEqual(
+            ['ETag', 'Link', 'Preference-Applied', 'Retry-After'].sort(),
+          );
+          expect(Object.keys(get.responses['304'].headers)).toContain('ETag');
+          expect(get.responses['304'].content).toBeUndefined();
+          expect(named(get, 'If-None-Match')?.description).toMatch(/304/);
+          expect(named(get, 'Prefer')?.description).toMatch(/wait=N.*If-None-Match.*Preference-Applied/s);
+          for (const [path, method] of [
+            [item, 'patch'],
+            [item, 'delete'],
+            [`${item}/cancel`, 'post'],
+          ] as const) {
+            const o = op(path, method)!;
+            expect(named(o, 'If-Match')?.description, `${method} ${path}`).toMatch(/412/);
+            expect(resolveRef(o.responses['412']).description).toMatch(/preconditionFailed/);
+          }
+        }
+      }
+    }
+    const headers = doc.components.headers as Json;
+    expect(headers.Link.description).toMatch(/rel="alternate"; type="text\/event-stream"/);
+    expect(headers.ETag.description).toMatch(/@odata\.etag/);
+
+    // What the document lists is what a real read sends.
+    const created = await server.request('POST', '/v1.0/operations', { body: {} });
+    const { id } = (await created.json()) as { id: string };
+    const res = await server.request('GET', `/v1.0/operations/${id}`, { headers: { prefer: 'wait=1' } });
+    for (const name of Object.keys(op('/v1.0/operations/{operationId}', 'get')!.responses['200'].headers)) {
+      expect(res.headers.get(name), name).not.toBeNull();
+    }
+    const etag = res.headers.get('etag')!;
+    const notModified = await server.request('GET', `/v1.0/operations/${id}`, {
+      headers: { 'if-none-match': etag },
+    });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers.get('etag')).toBe(etag);
+    expect(notModified.headers.get('link')).toBe(res.headers.get('link'));
+  });
+
   it('errors are Graph error envelopes; $metadata, /metrics and /openapi.json need no token', () => {
     expect(op('/v1.0/operations', 'get')!.responses['4XX']).toEqual({ $ref: '#/components/responses/error' });
     for (const path of ['/v1.0/$metadata', '/beta/$metadata', '/metrics', '/openapi.json', '/healthz']) {

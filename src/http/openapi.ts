@@ -186,6 +186,12 @@ export function openApiDocument(): Json {
           description: "Graph's error envelope.",
           content: content(schemaRef('microsoft.graph.ODataErrors.ODataError')),
         },
+        preconditionFailed: {
+          description:
+            "If-Match named none of the operation's current ETag (another writer changed it): Graph's error envelope with code preconditionFailed. Read the operation again and retry with its ETag.",
+          headers: { ETag: headerRef('ETag') },
+          content: content(schemaRef('microsoft.graph.ODataErrors.ODataError')),
+        },
       },
       parameters: {
         top: {
@@ -238,6 +244,30 @@ export function openApiDocument(): Json {
           description: 'The same key and request return the operation the first request started.',
           schema: { type: 'string', minLength: 1, maxLength: 255 },
         },
+        preferRead: {
+          name: 'Prefer',
+          in: 'header',
+          description:
+            'wait=N (RFC 7240): hold the read up to N seconds (capped by the server) until the operation differs from what the client last saw: the ETag in If-None-Match when sent (nothing between two reads is missed), otherwise any change after the request arrived. The response then says Preference-Applied: wait=N, and the client may read again at once. Also include-unknown-enum-members.',
+          schema: { type: 'string' },
+          example: 'wait=30',
+        },
+        ifNoneMatch: {
+          name: 'If-None-Match',
+          in: 'header',
+          description:
+            'ETags (or *) of what the client holds: 304 Not Modified, without a body, when the operation still has one of them (RFC 9110 §13.1.2).',
+          schema: { type: 'string' },
+          example: '"3-1a2b3c4d"',
+        },
+        ifMatch: {
+          name: 'If-Match',
+          in: 'header',
+          description:
+            'ETags (or *) the operation must still have for the request to apply; else 412 preconditionFailed and nothing changes (RFC 9110 §13.1.1). Without it, the request applies whatever the ETag.',
+          schema: { type: 'string' },
+          example: '"3-1a2b3c4d"',
+        },
         lastEventId: {
           name: 'Last-Event-ID',
           in: 'header',
@@ -248,6 +278,23 @@ export function openApiDocument(): Json {
       headers: {
         Location: { description: "The operation's absolute URL.", schema: { type: 'string', format: 'uri' } },
         'Retry-After': { description: 'Seconds to wait before polling again.', schema: { type: 'integer' } },
+        ETag: {
+          description:
+            "The operation's strong entity tag (changes with every change of the operation); also in the body as @odata.etag. Send it in If-None-Match or If-Match.",
+          schema: { type: 'string' },
+          example: '"3-1a2b3c4d"',
+        },
+        Link: {
+          description:
+            'RFC 8288: the operation\'s event stream, <{operation URL}/events>; rel="alternate"; type="text/event-stream". A client may follow it instead of polling.',
+          schema: { type: 'string' },
+          example:
+            '<https://lro.example.com/v1.0/operations/op-1/events>; rel="alternate"; type="text/event-stream"',
+        },
+        'Preference-Applied': {
+          description: 'The preferences the server honoured, e.g. wait=30 when it held the read (RFC 7240).',
+          schema: { type: 'string' },
+        },
       },
       securitySchemes: {
         bearer: {
@@ -282,6 +329,12 @@ function collectionPaths(
     headers: extraHeaders,
     content: content(entity),
   });
+  const readHeaders = {
+    ETag: headerRef('ETag'),
+    Link: headerRef('Link'),
+    'Retry-After': headerRef('Retry-After'),
+    'Preference-Applied': headerRef('Preference-Applied'),
+  };
   const sse = {
     description: 'Server-sent events: one per change, carrying the operation.',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
@@ -315,8 +368,10 @@ function collectionPaths(
       parameters: [paramRef('prefer')],
       requestBody: { required: true, content: content(entity) },
       responses: {
-        '201': entityResponse('Created.', { Location: headerRef('Location') }),
-        '200': entityResponse('An identical create repeated: the existing operation.'),
+        '201': entityResponse('Created.', { Location: headerRef('Location'), ETag: headerRef('ETag') }),
+        '200': entityResponse('An identical create repeated: the existing operation.', {
+          ETag: headerRef('ETag'),
+        }),
         '204': { description: 'Created, with Prefer: return=minimal.' },
         ...ERROR_RESPONSES,
       },
@@ -358,10 +413,17 @@ function collectionPaths(
     {
       tags,
       summary: 'Read an operation; Retry-After while it is not terminal.',
+      description:
+        "Conditional and waiting reads: If-None-Match with the ETag held gives 304 while the operation is unchanged; Prefer: wait=N holds the read until it changes. The Link header names the operation's event stream ({operationId}/events), which pushes every change instead.",
       ...read,
-      parameters: [paramRef('select'), paramRef('prefer')],
+      parameters: [paramRef('select'), paramRef('preferRead'), paramRef('ifNoneMatch')],
       responses: {
-        '200': entityResponse('The operation.', { 'Retry-After': headerRef('Retry-After') }),
+        '200': entityResponse('The operation.', readHeaders),
+        '304': {
+          description:
+            'Not Modified: the operation still has an ETag named in If-None-Match. No body; the headers a 200 would carry.',
+          headers: readHeaders,
+        },
         ...ERROR_RESPONSES,
       },
     },
@@ -374,11 +436,12 @@ function collectionPaths(
       tags,
       summary: 'Update an operation (progress, status, result); terminal states never change.',
       ...write,
-      parameters: [paramRef('prefer')],
+      parameters: [paramRef('prefer'), paramRef('ifMatch')],
       requestBody: { required: true, content: content(entity) },
       responses: {
-        '200': entityResponse('The updated operation.'),
-        '204': { description: 'Updated, with Prefer: return=minimal.' },
+        '200': entityResponse('The updated operation.', { ETag: headerRef('ETag') }),
+        '204': { description: 'Updated, with Prefer: return=minimal.', headers: { ETag: headerRef('ETag') } },
+        '412': { $ref: '#/components/responses/preconditionFailed' },
         ...ERROR_RESPONSES,
       },
     },
@@ -391,7 +454,12 @@ function collectionPaths(
       tags,
       summary: 'Delete a terminal operation.',
       ...write,
-      responses: { '204': { description: 'Deleted.' }, ...ERROR_RESPONSES },
+      parameters: [paramRef('ifMatch')],
+      responses: {
+        '204': { description: 'Deleted.' },
+        '412': { $ref: '#/components/responses/preconditionFailed' },
+        ...ERROR_RESPONSES,
+      },
     },
     itemParams,
   );
@@ -402,11 +470,14 @@ function collectionPaths(
       tags,
       summary: 'Cancel an operation (bound action); it ends canceled.',
       ...write,
+      parameters: [paramRef('ifMatch')],
       responses: {
         '202': entityResponse('Cancellation accepted.', {
           Location: headerRef('Location'),
           'Retry-After': headerRef('Retry-After'),
+          ETag: headerRef('ETag'),
         }),
+        '412': { $ref: '#/components/responses/preconditionFailed' },
         ...ERROR_RESPONSES,
       },
     },
