@@ -19,6 +19,8 @@ import { createClient } from '../src/client/index.js';
 import type { HandlerDefinition } from '../src/engine/handler.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
+type Json = Record<string, unknown>;
+
 const STEPS = 15; // 15 × 200 ms = 3 s
 
 const ticker: HandlerDefinition = {
@@ -151,10 +153,25 @@ describe('servers that do not offer a usable stream', () => {
   let reads = 0;
   /** Graph-like: the operation JSON, Retry-After, no Link; or a Link to an "events" URL that is JSON. */
   let advertise = false;
+  /** When set, `/events` is this event stream instead, written in these pieces, then cut off. */
+  let streamPieces: string[] | undefined;
+  let streamed: Promise<void> = Promise.resolve();
 
   beforeAll(async () => {
     fake = createServer((req: IncomingMessage, res) => {
       seen.push({ url: req.url ?? '', accept: req.headers.accept });
+      if (req.url?.endsWith('/events') && streamPieces) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const pieces = streamPieces;
+        streamed = (async () => {
+          for (const piece of pieces) {
+            res.write(piece);
+            await sleep(50); // separate network reads, so the parser sees the pieces apart
+          }
+          res.destroy(); // cut off mid-event, as a dropped connection would
+        })();
+        return;
+      }
       if (req.url?.endsWith('/events')) {
         // A proxy or server that ignores Accept: 200, but not an event stream.
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -162,7 +179,7 @@ describe('servers that do not offer a usable stream', () => {
         return;
       }
       reads++;
-      const status = reads < 3 ? 'running' : 'succeeded';
+      const status = reads < (streamPieces ? 2 : 3) ? 'running' : 'succeeded';
       res.writeHead(200, {
         'content-type': 'application/json',
         'retry-after': '0',
@@ -184,12 +201,13 @@ describe('servers that do not offer a usable stream', () => {
   });
   afterAll(() => new Promise<void>((resolve) => fake.close(() => resolve())));
 
-  const run = async () => {
+  const run = async (onProgress?: (operation: Json) => void) => {
     seen.length = 0;
     reads = 0;
     const poller = createClient({ baseUrl: `${base}/v1.0` }).resumePoller(
       JSON.stringify({ version: 1, operationUrl: `${base}/v1.0/operations/op1` }),
     );
+    if (onProgress) poller.onProgress((o) => onProgress(o as unknown as Json));
     return poller.pollUntilDone({ intervalMs: 10 });
   };
 
@@ -211,5 +229,32 @@ describe('servers that do not offer a usable stream', () => {
       if (seen[i].url.endsWith('/events')) expect(seen[i - 1].url.endsWith('/events')).toBe(false);
     }
     expect(reads).toBe(3);
+  });
+
+  it('reads events split across network reads, and polls when the stream is cut off mid-event', async () => {
+    advertise = true;
+    const running = JSON.stringify({
+      '@odata.etag': '"7"',
+      id: 'op1',
+      status: 'running',
+      percentageComplete: 60,
+    });
+    streamPieces = [
+      'retry: 2000\r\n\r\n: keep-alive\n\nid: 7\nda',
+      `ta: ${running.slice(0, 20)}`,
+      `${running.slice(20)}\r`,
+      '\n\r\nid: 8\ndata: {"@odata.etag":"\\"8\\"","id":"op1","status":"succ', // never finished
+    ];
+    try {
+      const progress: string[] = [];
+      const final = await run((o) => progress.push(`${String(o.status)} ${String(o.percentageComplete)}`));
+      await streamed;
+      expect(final.status).toBe('succeeded');
+      // The first poll, the event from the stream (read whole from four pieces), then the fallback poll.
+      expect(progress).toEqual(['running 30', 'running 60', 'succeeded 60']);
+      expect(seen.map((r) => r.url.endsWith('/events'))).toEqual([false, true, false]);
+    } finally {
+      streamPieces = undefined;
+    }
   });
 });
