@@ -43,11 +43,16 @@ export interface OperationPoller {
   getOperation(): Operation | undefined;
   /** One GET of the operation; resolves with it whatever its status. */
   poll(options?: PollOptions): Promise<Operation>;
-  /** Polls until terminal; resolves with the `succeeded` operation, rejects with OperationFailedError otherwise. */
+  /**
+   * Polls until terminal, following the operation's event stream where the server advertises one (see
+   * PollUntilDoneOptions.stream); resolves with the `succeeded` operation, rejects with
+   * OperationFailedError otherwise.
+   */
   pollUntilDone(options?: PollUntilDoneOptions): Promise<Operation>;
   /**
-   * Called with the operation after each poll that read it; a poll the server answered `304 Not
-   * Modified` (the operation is as last seen) doesn't call it. Returns a function that unsubscribes.
+   * Called with the operation after each poll that read it and each stream event that changed it; a poll
+   * the server answered `304 Not Modified`, or an event with the ETag already held (the operation is as
+   * last seen), doesn't call it. Returns a function that unsubscribes.
    */
   onProgress(callback: (operation: Operation) => void): () => void;
   /** JSON with the operation URL, the last operation and the action response; see resumePoller. */
