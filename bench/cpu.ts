@@ -8,7 +8,8 @@
  *   --repo DIR: a checkout whose bench/target.ts and src/ are measured (default: this one); give two to
  *   compare them. Rounds alternate between the checkouts (A B A B ...) so drift hits both alike.
  * SQLite only; Linux only (/proc). Prints µs of server CPU per request, per scenario and checkout, the
- * median over rounds, and the ratio of each checkout to the first.
+ * median over rounds, and the ratio of each checkout to the first; for GET and PATCH also the floor server
+ * of bench/target.ts (the unavoidable work: cached jose, one statement, JSON.stringify) on the same file.
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { BENCH_SECRET } from './seed.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const argv = process.argv.slice(2);
@@ -40,21 +42,25 @@ interface Scenario {
   method: 'GET' | 'PATCH' | 'POST';
   path: (ids: string[], n: number) => string;
   body?: (n: number) => string;
+  /** Whether the floor server does this work too (GET and PATCH). */
+  floor?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
-  { name: 'GET one operation', method: 'GET', path: (ids) => `/v1.0/operations/${ids[1]}` },
+  { name: 'GET one operation', method: 'GET', path: (ids) => `/v1.0/operations/${ids[1]}`, floor: true },
   {
     name: 'PATCH one operation',
     method: 'PATCH',
     path: (ids) => `/v1.0/operations/${ids[0]}`,
     body: () => JSON.stringify({ statusDetail: 'step 3 of 5' }),
+    floor: true,
   },
   {
     name: 'PATCH, 1,000 operations',
     method: 'PATCH',
     path: (_ids, n) => `/v1.0/operations/bench-${(n % 1000) * 5}`,
     body: (n) => JSON.stringify({ statusDetail: `step ${n % 10} of 10` }),
+    floor: true,
   },
   {
     name: 'Start an action (202)',
@@ -69,18 +75,29 @@ interface Target {
   port: number;
   token: string;
   ids: string[];
+  dbFile: string;
 }
 
-async function startTarget(repo: string): Promise<Target> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `${repo}/bench/target.ts`, 'longrun', 'sqlite', '10000'], {
+async function spawnTarget<T>(repo: string, args: string[]): Promise<{ child: ChildProcess; info: T }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', `${repo}/bench/target.ts`, ...args], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const first = await lines.next();
-  if (first.done) throw new Error(`${repo}/bench/target.ts ended without output`);
-  const info = JSON.parse(first.value) as { port: number; token: string; ids: string[] };
+  if (first.done) throw new Error(`${repo}/bench/target.ts ${args[0]} ended without output`);
+  return { child, info: JSON.parse(first.value) as T };
+}
+
+async function startTarget(repo: string): Promise<Target> {
+  const { child, info } = await spawnTarget<Omit<Target, 'child'>>(repo, ['longrun', 'sqlite', '10000']);
   return { child, ...info };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
 }
 
 function cpuSeconds(pid: number): number {
@@ -112,20 +129,37 @@ async function load(t: Target, s: Scenario, amount: number, offset: number): Pro
   return result.errors + result.non2xx;
 }
 
-/** µs of server CPU per request for one scenario on a fresh server (warmed with a quarter of the load). */
-async function measure(repo: string, s: Scenario): Promise<number> {
+/** µs of CPU per request the process `pid` spends on one scenario (warmed with a quarter of the load). */
+async function cpuPerRequest(t: Target, pid: number, s: Scenario, label: string): Promise<number> {
+  await load(t, s, Math.ceil(requests / 4), 1_000_000);
+  const before = cpuSeconds(pid);
+  const errors = await load(t, s, requests, 0);
+  const spent = cpuSeconds(pid) - before;
+  if (errors > requests / 100) throw new Error(`${s.name} on ${label}: ${errors} errors`);
+  return (spent * 1e6) / requests;
+}
+
+/** Server CPU per request for one scenario on a fresh longrun server and, if asked, the floor beside it. */
+async function measure(
+  repo: string,
+  s: Scenario,
+  withFloor: boolean,
+): Promise<{ ours: number; floor?: number }> {
   const t = await startTarget(repo);
   try {
-    await load(t, s, Math.ceil(requests / 4), 1_000_000);
-    const before = cpuSeconds(t.child.pid!);
-    const errors = await load(t, s, requests, 0);
-    const spent = cpuSeconds(t.child.pid!) - before;
-    if (errors > requests / 100) throw new Error(`${s.name} on ${repo}: ${errors} errors`);
-    return (spent * 1e6) / requests;
+    const ours = await cpuPerRequest(t, t.child.pid!, s, repo);
+    if (!withFloor) return { ours };
+    const floor = await spawnTarget<{ port: number }>(repo, ['floor', 'sqlite', t.dbFile, BENCH_SECRET]);
+    try {
+      return {
+        ours,
+        floor: await cpuPerRequest({ ...t, port: floor.info.port }, floor.child.pid!, s, 'floor'),
+      };
+    } finally {
+      await stopChild(floor.child);
+    }
   } finally {
-    const exited = new Promise((r) => t.child.once('exit', r));
-    t.child.kill('SIGTERM');
-    await exited;
+    await stopChild(t.child);
   }
 }
 
@@ -134,11 +168,17 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 console.log(`server CPU µs per request, ${requests} requests, ${CONNECTIONS} connections, ${rounds} rounds`);
 for (const s of SCENARIOS) {
   const samples = repos.map(() => [] as number[]);
+  const floors: number[] = [];
   for (let r = 0; r < rounds; r++) {
     // Alternate the order every round, so neither checkout always runs first.
     const order = repos.map((_, i) => i);
     if (r % 2 === 1) order.reverse();
-    for (const i of order) samples[i].push(await measure(repos[i], s));
+    for (const i of order) {
+      // The floor is the same code in every checkout: measured once per round, beside the first.
+      const m = await measure(repos[i], s, !!s.floor && i === 0);
+      samples[i].push(m.ours);
+      if (m.floor !== undefined) floors.push(m.floor);
+    }
   }
   const medians = samples.map(median);
   const cells = repos.map(
@@ -146,5 +186,9 @@ for (const s of SCENARIOS) {
       `${repo.split('/').at(-1)}: ${medians[i].toFixed(0)} µs (${samples[i].map((x) => x.toFixed(0)).join(', ')})` +
       (i > 0 ? ` ${(medians[i] / medians[0]).toFixed(2)}×` : ''),
   );
+  if (floors.length) {
+    const f = median(floors);
+    cells.push(`floor: ${f.toFixed(0)} µs, ${(f / medians.at(-1)!).toFixed(2)}× of the last`);
+  }
   console.log(`${s.name.padEnd(26)} ${cells.join(' | ')}`);
 }

@@ -21,7 +21,7 @@ import { cursorFor } from '../store/sql/query-sql.js';
 import { encodeSkiptoken } from './odata/skiptoken.js';
 import { nextLinkQuery, parseQueryOptions } from './odata/options.js';
 import { parsePrefer, type Preferences } from './prefer.js';
-import { collectionContext, entityContext, renderOperation } from './render.js';
+import { collectionContext, entityContext, entityJson, renderOperation } from './render.js';
 import { resolveUserPath, type ResolvedPath } from './resolve.js';
 import { encodeSegment, origin } from './urls.js';
 import { matchAction, runAction, type RunActionOptions } from './actions/actions-route.js';
@@ -244,16 +244,17 @@ class Handler {
       this.setApplied();
       return this.reply.code(304).send();
     }
-    return this.json(200, {
-      '@odata.context': entityContext(
-        { serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath, select: parsed.select },
-        this.resolved.isFunction,
-      ),
-      ...renderOperation(record, {
+    const context = entityContext(
+      { serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath, select: parsed.select },
+      this.resolved.isFunction,
+    );
+    return this.jsonText(
+      200,
+      entityJson(record, context, {
         includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers,
         select: parsed.select,
       }),
-    });
+    );
   }
 
   private async list(): Promise<FastifyReply> {
@@ -399,7 +400,11 @@ class Handler {
   }
 
   private json(status: number, body: unknown): FastifyReply {
+    return this.jsonText(status, JSON.stringify(body));
+  }
+
+  private jsonText(status: number, text: string): FastifyReply {
     this.setApplied();
-    return this.reply.code(status).header('content-type', ODATA_JSON).send(JSON.stringify(body));
+    return this.reply.code(status).header('content-type', ODATA_JSON).send(text);
   }
 }

@@ -37,6 +37,29 @@ export function renderOperation(record: OperationView, options: RenderOptions): 
   return out;
 }
 
+/** Bodies already written for a frozen (cached, shared) record: at most a few variants each. */
+const renderedBodies = new WeakMap<OperationView, Map<string, string>>();
+const MAX_VARIANTS_PER_RECORD = 4;
+
+/**
+ * A single operation's response body as JSON text. A frozen record is one the store's read cache shares
+ * between readers until the operation changes (store/sqlite/read-cache.ts), so its text is kept beside it
+ * and polling the same operation costs no rendering; any other record is rendered each time.
+ */
+export function entityJson(record: OperationView, context: string, options: RenderOptions): string {
+  const render = () => JSON.stringify({ '@odata.context': context, ...renderOperation(record, options) });
+  if (!Object.isFrozen(record)) return render();
+  // The context names the projection ($select), so it and the enum opt-in identify the variant.
+  const variant = `${options.includeUnknownEnumMembers ? 'u' : 'k'}${context}`;
+  let bodies = renderedBodies.get(record);
+  const known = bodies?.get(variant);
+  if (known !== undefined) return known;
+  const text = render();
+  if (!bodies) renderedBodies.set(record, (bodies = new Map()));
+  if (bodies.size < MAX_VARIANTS_PER_RECORD) bodies.set(variant, text);
+  return text;
+}
+
 export interface ContextOptions {
   /** `http://host:port/v1.0` */
   serviceRoot: string;

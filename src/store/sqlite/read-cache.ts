@@ -1,0 +1,59 @@
+/**
+ * Operation reads kept while the database file is unchanged, for the polling that dominates a GET-heavy
+ * load (issue 18). Exact, not time-based: every read first asks SQLite whether anything changed since the
+ * entries were filled, with one statement that needs no table access:
+ *
+ * - `total_changes()` counts the rows this connection's INSERT/UPDATE/DELETE statements changed (every
+ *   write longrun makes in this process goes through this connection);
+ * - `PRAGMA data_version` changes when another connection (another process on the same file, or another
+ *   connection in this one) commits.
+ *
+ * Any difference empties the cache, so a read that starts after a write was acknowledged (committed) never
+ * sees the state before it. The schema has no triggers, foreign-key actions or REPLACE conflicts, whose
+ * changes `total_changes()` would not count; a new one would have to keep it that way or bump the stamp.
+ * Cached values are frozen: they are shared by every reader until the next change.
+ */
+import type Database from 'better-sqlite3';
+
+export class ReadCache<V extends object> {
+  private readonly entries = new Map<string, V>();
+  private changes = -1;
+  private dataVersion = -1;
+  private readonly stamp: Database.Statement<[], [number, number]>;
+
+  constructor(
+    db: Database.Database,
+    private readonly maxEntries: number,
+  ) {
+    this.stamp = db
+      .prepare<[], [number, number]>('SELECT total_changes(), data_version FROM pragma_data_version')
+      .raw();
+  }
+
+  /** The cached value for `key` if the database is unchanged since it was read, else `load()`'s (cached). */
+  get(key: string, load: () => V | undefined): V | undefined {
+    if (this.maxEntries <= 0) return load();
+    const [changes, dataVersion] = this.stamp.get()!;
+    if (changes !== this.changes || dataVersion !== this.dataVersion) {
+      this.entries.clear();
+      this.changes = changes;
+      this.dataVersion = dataVersion;
+    } else {
+      const hit = this.entries.get(key);
+      if (hit !== undefined) return hit;
+    }
+    const value = load();
+    if (value === undefined) return undefined;
+    // Emptying when full keeps the bookkeeping to one Map; a full cache refills at the read rate.
+    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    this.entries.set(key, deepFreeze(value));
+    return value;
+  }
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) {
+    if (typeof inner === 'object' && inner !== null && !Object.isFrozen(inner)) deepFreeze(inner);
+  }
+  return Object.freeze(value);
+}
