@@ -369,7 +369,7 @@ export class Worker {
 
   private async succeed(record: OperationRecord, result: HandlerResult): Promise<void> {
     const known = new Set(subtypeProperties(record.type).map((p) => p.name));
-    const props = { ...record.props };
+    const props = Object.assign({}, record.props);
     for (const [name, value] of Object.entries(result.props ?? {})) if (known.has(name)) props[name] = value;
     for (const name of ['percentageComplete', 'percentageCompleted']) if (known.has(name)) props[name] = 100;
     await this.finish(
@@ -393,7 +393,7 @@ export class Worker {
       failure instanceof TimeoutSignal
         ? `Timed out after ${failure.ms} ms.`
         : messageOf(failure) || 'The handler failed.';
-    const props = { ...record.props };
+    const props = Object.assign({}, record.props);
     if (subtypeProperties(record.type).some((p) => p.name === 'error')) {
       props.error = {
         code:
@@ -416,7 +416,10 @@ export class Worker {
     changes: Parameters<OperationService['attemptWrite']>[1],
     kind: string,
   ): Promise<OperationRecord | undefined> {
-    return this.service.attemptWrite(record, { ...changes, leaseOwner: null, runAt: null }, kind);
+    // The callers' own objects (no spread: slow on Node 20, see row.ts).
+    changes.leaseOwner = null;
+    changes.runAt = null;
+    return this.service.attemptWrite(record, changes, kind);
   }
 
   private async heartbeat(attempt: Attempt): Promise<void> {

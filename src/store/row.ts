@@ -76,9 +76,25 @@ export function rowToView(row: ViewRow, tenantId: string, scope: string): Operat
   };
 }
 
+/**
+ * Written out field by field, not `{ ...rowToView(row), ... }`: on Node 20 an object spread followed by
+ * more properties costs tens of microseconds (V8 leaves the fast clone path), and the engine builds a
+ * record on every claim and every write.
+ */
 export function rowToRecord(row: OperationRow): OperationRecord {
   return {
-    ...rowToView(row, row.tenant_id, row.scope),
+    seq: Number(row.seq),
+    tenantId: row.tenant_id,
+    scope: row.scope,
+    id: row.id,
+    type: row.type as OperationTypeName,
+    status: row.status as StatusValue,
+    createdDateTime: row.created_at,
+    lastActionDateTime: row.last_action_at,
+    resourceLocation: row.resource_location,
+    statusDetail: row.status_detail,
+    props: parseProps(row.props),
+    version: Number(row.version),
     handler: row.handler,
     input: typeof row.input === 'string' ? JSON.parse(row.input) : (row.input ?? null),
     attempts: Number(row.attempts),

@@ -41,6 +41,7 @@ import {
 } from '../store.js';
 import { SqlAdminStore } from '../sql/admin-sql.js';
 import { GroupCommit } from './group-commit.js';
+import { rawRecords, type RecordReader } from './raw-record.js';
 import { ReadCache } from './read-cache.js';
 import { provenDead, thisProcess } from './liveness.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
@@ -70,6 +71,8 @@ export class SqliteStore implements OperationStore {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  /** The hot writes' `RETURNING *` statements, in raw mode, with their readers (see raw-record.ts). */
+  private readonly returning = new Map<string, { statement: Database.Statement; read: RecordReader }>();
   readonly subscriptions: SqliteSubscriptions;
   readonly users: SqliteUsers;
   readonly admin: SqlAdminStore;
@@ -116,6 +119,18 @@ export class SqliteStore implements OperationStore {
     return s;
   }
 
+  /** A cached `... RETURNING *` statement of `operations` that yields OperationRecords. */
+  private returningStmt(sql: string): { statement: Database.Statement; read: RecordReader } {
+    let s = this.returning.get(sql);
+    if (!s) {
+      const statement = this.db.prepare(sql);
+      s = { statement, read: rawRecords(statement) };
+      if (this.returning.size > 100) this.returning.clear();
+      this.returning.set(sql, s);
+    }
+    return s;
+  }
+
   async migrate(): Promise<void> {
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
@@ -145,6 +160,7 @@ export class SqliteStore implements OperationStore {
   async close(): Promise<void> {
     this.writes.flush(); // writes already issued commit before the file closes
     this.statements.clear();
+    this.returning.clear();
     this.db.close();
   }
 
@@ -172,7 +188,9 @@ export class SqliteStore implements OperationStore {
         `UPDATE operations SET ${restartSet(() => '?', '0')} WHERE seq = ? RETURNING *`,
       ).get(...insertValues(op).slice(3), existing.seq) as OperationRow;
       const eventSeq = this.recordEvent(op, existing.status, op.status, meta);
-      return { record: { ...rowToRecord(row), eventSeq }, outcome: 'restarted' as const };
+      const record = rowToRecord(row);
+      record.eventSeq = eventSeq;
+      return { record, outcome: 'restarted' as const };
     });
   }
 
@@ -190,7 +208,9 @@ export class SqliteStore implements OperationStore {
            created_by, terminal_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     ).get(...insertValues(op)) as OperationRow;
-    return { ...rowToRecord(row), eventSeq: this.recordEvent(op, null, op.status, meta) };
+    const record = rowToRecord(row);
+    record.eventSeq = this.recordEvent(op, null, op.status, meta);
+    return record;
   }
 
   async get(key: OperationKey): Promise<OperationRecord | undefined> {
@@ -269,23 +289,24 @@ export class SqliteStore implements OperationStore {
     changes: RecordChanges,
     meta: WriteMeta,
   ): OperationRecord {
-    const cols = changeColumns(
-      {
-        ...changes,
-        // An explicit terminalAt (null included) wins; `??` would read null as "not given".
-        terminalAt:
-          changes.terminalAt !== undefined
-            ? changes.terminalAt
-            : terminalChange(current.status, changes.status),
-      },
-      (v) => JSON.stringify(v),
-      (b) => (b ? 1 : 0),
+    const cols = changeColumns(changes, toJson, toBit);
+    // An explicit terminalAt (null included) is in `cols` already; otherwise it is set on entering a
+    // terminal state.
+    if (changes.terminalAt === undefined) {
+      const terminalAt = terminalChange(current.status, changes.status);
+      if (terminalAt !== undefined) cols.push(['terminal_at', terminalAt]);
+    }
+    let set = '';
+    const values: unknown[] = [];
+    for (const [column, value] of cols) {
+      set += `${column} = ?, `;
+      values.push(value);
+    }
+    values.push(current.seq);
+    const { statement, read } = this.returningStmt(
+      `UPDATE operations SET ${set}version = version + 1 WHERE seq = ? RETURNING *`,
     );
-    const set = cols.map(([c]) => `${c} = ?`).join(', ');
-    const row = this.stmt(
-      `UPDATE operations SET ${set}${set ? ', ' : ''}version = version + 1 WHERE seq = ? RETURNING *`,
-    ).get(...cols.map(([, v]) => v), current.seq) as OperationRow;
-    const record = rowToRecord(row);
+    const record = read(statement.get(values) as unknown[]);
     if (meta.history !== false) {
       record.eventSeq = this.recordEvent(key, current.status, changes.status ?? current.status, meta);
     }
@@ -353,16 +374,18 @@ export class SqliteStore implements OperationStore {
       ).all(...params) as { seq: number; tenant_id: string; scope: string; id: string; status: number }[];
       if (due.length === 0) return [];
       const at = now();
-      const claimStmt = this.stmt(
+      const claimStmt = this.returningStmt(
         `UPDATE operations SET status = ${STATUS.running}, lease_owner = ?, run_at = ?, attempts = attempts + 1,
              fencing_token = fencing_token + 1, last_action_at = ?, version = version + 1
            WHERE seq = ? RETURNING *`,
       );
       const meta = { actor: `worker:${options.workerId}`, kind: 'claimed' };
       return due.map((d) => {
-        const row = claimStmt.get(options.workerId, nowMs + options.leaseMs, at, d.seq) as OperationRow;
-        const key = { tenantId: d.tenant_id, scope: d.scope, id: d.id };
-        return { ...rowToRecord(row), eventSeq: this.recordEvent(key, d.status, STATUS.running, meta, at) };
+        const record = claimStmt.read(
+          claimStmt.statement.get(options.workerId, nowMs + options.leaseMs, at, d.seq) as unknown[],
+        );
+        record.eventSeq = this.recordEvent(record, d.status, STATUS.running, meta, at);
+        return record;
       });
     });
   }
@@ -491,6 +514,9 @@ export class SqliteStore implements OperationStore {
     return Number(info.lastInsertRowid);
   }
 }
+
+const toJson = (v: unknown) => JSON.stringify(v);
+const toBit = (b: boolean) => (b ? 1 : 0);
 
 /** The columns a write's guard checks. */
 interface GuardRow {
