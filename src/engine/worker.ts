@@ -67,6 +67,13 @@ export class Worker {
   private readonly retryCapMs: number;
   private readonly running = new Map<string, Attempt>();
   /**
+   * Attempts whose handler is still running: the slots in use. An attempt whose handler has returned
+   * stays in `running` until its outcome is written, but its slot is free at once, so that the next claim
+   * goes out with that write (one commit for both on SQLite, round trips that overlap on PostgreSQL)
+   * instead of after it.
+   */
+  private handling = 0;
+  /**
    * Cancels seen for operations this worker was not (yet) running, with when: a cancel that lands while a
    * claim is in flight arrives before the attempt is in `running`, and would otherwise wait for the next
    * heartbeat (a third of the lease) to be noticed.
@@ -109,6 +116,21 @@ export class Worker {
     this.wakeRequested = true;
     this.wake?.();
   }
+
+  /**
+   * Wakes the loop for freed slots in the next check phase, not now: handlers that end together free
+   * their slots in one turn, and one claim then takes them all. The claim is issued before the store's own
+   * setImmediate flush of that turn's outcome writes, so on SQLite it shares their commit.
+   */
+  private pokeForSlots(): void {
+    if (this.slotPokeScheduled) return;
+    this.slotPokeScheduled = true;
+    setImmediate(() => {
+      this.slotPokeScheduled = false;
+      this.poke();
+    });
+  }
+  private slotPokeScheduled = false;
 
   /**
    * Stops claiming, lets running handlers finish for up to `graceMs`, then aborts the rest and releases
@@ -190,7 +212,7 @@ export class Worker {
           // store unreachable: the next check, or the leases' expiry, will do
         }
       }
-      const free = this.concurrency - this.running.size;
+      const free = this.concurrency - this.handling;
       let claimed: OperationRecord[] = [];
       if (free > 0) {
         // What was due by now is looked for by this claim (its store clock reads no earlier than this).
@@ -238,8 +260,17 @@ export class Worker {
   private begin(record: OperationRecord): void {
     const controller = new AbortController();
     const attempt: Attempt = { record, controller, done: Promise.resolve() };
-    this.running.set(attemptKey(record), attempt);
-    attempt.done = this.run(attempt)
+    const key = attemptKey(record);
+    this.running.set(key, attempt);
+    this.handling++;
+    let slotFreed = false;
+    const freeSlot = () => {
+      if (slotFreed) return;
+      slotFreed = true;
+      this.handling--;
+      this.pokeForSlots();
+    };
+    attempt.done = this.run(attempt, freeSlot)
       .catch((error: unknown) => {
         // The outcome could not be written (the store is unreachable): the lease runs out and another
         // attempt runs the operation again, so nothing is lost.
@@ -250,8 +281,9 @@ export class Worker {
         controller.abort(new StaleSignal());
       })
       .finally(() => {
-        this.running.delete(attemptKey(record));
-        this.poke();
+        // A retry due at once may have been claimed again (a new attempt under the same key) already.
+        if (this.running.get(key) === attempt) this.running.delete(key);
+        freeSlot();
       });
   }
 
@@ -276,7 +308,8 @@ export class Worker {
     return current?.cancelRequested === true;
   }
 
-  private async run(attempt: Attempt): Promise<void> {
+  /** Runs an attempt; `handlerDone` is called once its handler has returned (its slot is free). */
+  private async run(attempt: Attempt, handlerDone: () => void): Promise<void> {
     const { record, controller } = attempt;
     const definition = this.registry.get(record.handler!);
     if (!definition) return; // claim filters by registered names; nothing to do
@@ -316,6 +349,7 @@ export class Worker {
     } finally {
       clearInterval(heartbeat);
       clearTimeout(timeout);
+      handlerDone();
       await progress.close();
     }
 
