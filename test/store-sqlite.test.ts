@@ -2,8 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { STATUS } from '../src/model/status.js';
+import { GroupCommit } from '../src/store/sqlite/group-commit.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { OperationStore } from '../src/store/store.js';
 import { newOp, storeContract } from './store-contract.js';
@@ -100,5 +102,47 @@ describe('SqliteStore.modify (read, decide and write in one step)', () => {
     const final = await store.get(created);
     expect(final?.props.n).toBe(50);
     expect(final?.version).toBe(51);
+  });
+});
+
+describe('group commit: writes without a savepoint of their own (the engine claims and guarded updates)', () => {
+  it('a guarded update whose changes cannot be stored rejects alone; the others of its group apply', async () => {
+    const store = new SqliteStore({ file: join(dir, `nosp-${++n}.db`) });
+    await store.migrate();
+    const a = await store.insert(newOp(), CREATED_META);
+    const b = await store.insert(newOp(), CREATED_META);
+    const meta = { actor: 'worker:w', kind: 'progress' };
+    const [bad, stale, good] = await Promise.allSettled([
+      store.update(a, { props: { n: 1n } }, {}, meta),
+      store.update(a, { statusDetail: 'stale' }, { fencingToken: 99 }, meta),
+      store.update(b, { statusDetail: 'b' }, { fencingToken: 0 }, meta),
+    ]);
+    expect(bad).toMatchObject({ status: 'rejected' });
+    expect(stale).toMatchObject({ status: 'fulfilled', value: { ok: false, reason: 'conflict' } });
+    expect(good).toMatchObject({ status: 'fulfilled', value: { ok: true, record: { statusDetail: 'b' } } });
+    expect((await store.get(a))?.version).toBe(1);
+    expect(await store.history(b)).toHaveLength(2);
+    await store.close();
+  });
+
+  it('when one of them fails inside the transaction, the whole group is rolled back and rejected', async () => {
+    const db = new Database(join(dir, `nosp-raw-${++n}.db`));
+    db.exec('CREATE TABLE t (k TEXT PRIMARY KEY)');
+    const group = new GroupCommit(db);
+    const insert = (k: string) => () => db.prepare('INSERT INTO t (k) VALUES (?)').run(k);
+    const results = await Promise.allSettled([
+      group.run(insert('a')),
+      group.run(() => {
+        insert('b')();
+        insert('a')(); // a storage-level failure (here a constraint) after a change of its own
+      }, false),
+      group.run(insert('c')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 0 });
+    // The next group is unaffected.
+    await group.run(insert('d'), false);
+    expect(db.prepare('SELECT k FROM t').all()).toEqual([{ k: 'd' }]);
+    db.close();
   });
 });

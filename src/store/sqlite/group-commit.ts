@@ -5,7 +5,10 @@
  * together and touch the same pages.
  *
  * - Each write runs in a savepoint of its own: one that throws (a duplicate key, a failed guard) is undone
- *   alone and rejects only its own caller.
+ *   alone and rejects only its own caller. A write that can fail only as the storage fails (it reports
+ *   its own refusals as results, not errors) may run without one (`savepoint: false`, the engine's
+ *   claims and guarded updates: a savepoint and its release cost about as much as a small write); if it
+ *   throws all the same, the whole group is rolled back and rejected, as when the COMMIT fails.
  * - Every caller's promise settles after COMMIT returns: a write is acknowledged only once it is durable,
  *   exactly as with a transaction per write. A crash before COMMIT loses only unacknowledged writes.
  * - If the COMMIT itself fails (the disk is full, the file is locked by another process for longer than
@@ -18,6 +21,7 @@ import type Database from 'better-sqlite3';
 
 interface Pending {
   work: () => unknown;
+  savepoint: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -35,9 +39,9 @@ export class GroupCommit {
   }
 
   /** Runs `work` inside the next group's transaction; resolves with its result once that commits. */
-  run<T>(work: () => T): Promise<T> {
+  run<T>(work: () => T, savepoint = true): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ work, savepoint, resolve: resolve as (value: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         // After the I/O callbacks of this turn: requests that arrived together commit together.
@@ -62,6 +66,11 @@ export class GroupCommit {
             return;
           }
           for (const pending of group) {
+            // Throws out of the transaction (rolling it all back) when a write without a savepoint fails.
+            if (!pending.savepoint) {
+              outcomes.push({ ok: true, value: pending.work() });
+              continue;
+            }
             try {
               outcomes.push({ ok: true, value: this.inSavepoint(pending.work) });
             } catch (error) {

@@ -256,6 +256,9 @@ export class SqliteStore implements OperationStore {
     guard: WriteGuard,
     meta: WriteMeta,
   ): Promise<UpdateResult> {
+    // Serialized before the transaction, so that what is left inside can fail only as the storage fails (a
+    // full disk, an I/O error; a guard that fails returns): no savepoint of its own (group-commit.ts).
+    const cols = changeColumns(changes, toJson, toBit);
     return this.writes.run((): UpdateResult => {
       // Only what the guard and the history need: the whole row is read back by RETURNING, or on conflict.
       const current = this.stmt(
@@ -263,8 +266,8 @@ export class SqliteStore implements OperationStore {
       ).get(key.tenantId, key.scope, key.id) as GuardRow | undefined;
       if (!current) return { ok: false, reason: 'notFound' };
       if (!guardHolds(current, guard)) return { ok: false, reason: 'conflict', current: this.getSync(key)! };
-      return { ok: true, record: this.applySync(key, current, changes, meta) };
-    });
+      return { ok: true, record: this.applySync(key, current, changes, meta, cols) };
+    }, NO_SAVEPOINT);
   }
 
   /** Read, decide and write as one step of a group commit: nothing can change the operation in between. */
@@ -288,8 +291,8 @@ export class SqliteStore implements OperationStore {
     current: { seq: number; status: number },
     changes: RecordChanges,
     meta: WriteMeta,
+    cols = changeColumns(changes, toJson, toBit),
   ): OperationRecord {
-    const cols = changeColumns(changes, toJson, toBit);
     // An explicit terminalAt (null included) is in `cols` already; otherwise it is set on entering a
     // terminal state.
     if (changes.terminalAt === undefined) {
@@ -387,7 +390,7 @@ export class SqliteStore implements OperationStore {
         record.eventSeq = this.recordEvent(record, d.status, STATUS.running, meta, at);
         return record;
       });
-    });
+    }, NO_SAVEPOINT); // only the storage can fail here, as in update
   }
 
   async purgeTerminal(beforeMs: number, limit: number): Promise<number> {
@@ -514,6 +517,9 @@ export class SqliteStore implements OperationStore {
     return Number(info.lastInsertRowid);
   }
 }
+
+/** GroupCommit.run's second argument for writes that need no savepoint of their own. */
+const NO_SAVEPOINT = false;
 
 const toJson = (v: unknown) => JSON.stringify(v);
 const toBit = (b: boolean) => (b ? 1 : 0);
