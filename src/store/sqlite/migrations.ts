@@ -131,4 +131,12 @@ CREATE INDEX operations_tenant_seq ON operations (tenant_id, seq);
 CREATE INDEX operations_tenant_terminal ON operations (tenant_id, terminal_at) WHERE terminal_at IS NOT NULL;
 `,
   },
+  {
+    version: 9,
+    name: 'leases found through the due index',
+    // Every claim added an entry to this index and every outcome removed it again. A dead worker's leases
+    // are found as quickly through operations_due: leased rows are due when their lease ends, so they are
+    // the range run_at > now of that index (with the retries and scheduled starts still to come).
+    sql: `DROP INDEX operations_lease_owner;`,
+  },
 ];
