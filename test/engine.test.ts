@@ -309,6 +309,52 @@ describe('handler outcomes', () => {
   });
 });
 
+describe('slots', () => {
+  it('never runs more handlers at once than its concurrency, with the next claim going out beside the outcomes, retries due at once included', async () => {
+    let running = 0;
+    let most = 0;
+    const s = await serve({
+      worker: { concurrency: 3, retryBaseMs: 0, retryCapMs: 0 },
+      handlers: [
+        def({
+          name: 'busy',
+          maxAttempts: 2,
+          async run(ctx) {
+            running++;
+            most = Math.max(most, running);
+            try {
+              await sleep(1);
+              // Every other operation fails its first attempt: its retry is due at once, so the claim that
+              // goes out beside that outcome may take it again while the first attempt is being written.
+              if (ctx.attempt === 1 && Number(ctx.operation.id.slice(-1)) % 2 === 0) throw new Error('once');
+            } finally {
+              running--;
+            }
+          },
+        }),
+      ],
+    });
+    const ops = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => s.node.start('busy', null, { id: `slot-${i}` })),
+    );
+    await until('all to succeed', async () => {
+      for (const op of ops) if ((await s.node.store.get(op))?.status !== STATUS.succeeded) return false;
+      return true;
+    });
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(3);
+    for (const op of ops) {
+      const history = await expectOneTerminalEvent(s.node, op, STATUS.succeeded);
+      expect(history.map((e) => e.kind)).toEqual(
+        Number(op.id.slice(-1)) % 2 === 0
+          ? ['created', 'claimed', 'retry', 'claimed', 'succeeded']
+          : ['created', 'claimed', 'succeeded'],
+      );
+    }
+    await until('the worker to hold nothing', () => s.node.worker!.activeCount === 0);
+  });
+});
+
 describe('cancel', () => {
   it('cancel while waiting: canceled at once and the handler never runs', async () => {
     const blocker = gate();
