@@ -31,23 +31,26 @@ export interface ChromiumBinary {
 const SYSTEM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
 const NPM_PACKAGE = '@sparticuz/chromium';
 
-export async function findChromium(): Promise<ChromiumBinary> {
+/**
+ * Whether findChromium() takes the npm copy: forced by LONGRUN_TEST_BINARIES=npm, or (auto) the machine
+ * has no Chromium and names none. The test run installs test/binaries only then.
+ */
+export function usesNpmChromium(): boolean {
   const preference = binaryPreference();
-  if (preference !== 'npm') {
-    const explicit = process.env.CHROMIUM_PATH;
-    if (explicit) {
-      if (!existsSync(explicit)) throw new Error(`CHROMIUM_PATH is ${explicit}, which does not exist`);
-      return { executablePath: explicit, args: [], env: {}, description: `CHROMIUM_PATH (${explicit})` };
-    }
-    const system = SYSTEM_PATHS.find((path) => existsSync(path));
-    if (system) return { executablePath: system, args: [], env: {}, description: `system (${system})` };
-    if (preference === 'system') {
-      throw new Error(
-        `no system Chromium (looked for ${SYSTEM_PATHS.join(', ')}; ${BINARIES_VARIABLE}=system)`,
-      );
-    }
+  if (preference !== 'auto') return preference === 'npm';
+  return !process.env.CHROMIUM_PATH && !SYSTEM_PATHS.some((path) => existsSync(path));
+}
+
+export async function findChromium(): Promise<ChromiumBinary> {
+  if (usesNpmChromium()) return npmChromium();
+  const explicit = process.env.CHROMIUM_PATH;
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`CHROMIUM_PATH is ${explicit}, which does not exist`);
+    return { executablePath: explicit, args: [], env: {}, description: `CHROMIUM_PATH (${explicit})` };
   }
-  return npmChromium();
+  const system = SYSTEM_PATHS.find((path) => existsSync(path));
+  if (system) return { executablePath: system, args: [], env: {}, description: `system (${system})` };
+  throw new Error(`no system Chromium (looked for ${SYSTEM_PATHS.join(', ')}; ${BINARIES_VARIABLE}=system)`);
 }
 
 async function npmChromium(): Promise<ChromiumBinary> {

