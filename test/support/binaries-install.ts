@@ -26,12 +26,12 @@ export interface InstallOutcome {
  * Why this run needs the npm copies, or undefined when it does not. PostgreSQL counts only when the
  * harness starts its own (LONGRUN_TEST_PG_URL unset).
  */
-export function npmBinariesReason(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function npmBinariesReason({ chromium = true }: { chromium?: boolean } = {}): string | undefined {
   const wanted: string[] = [];
-  if (!env.LONGRUN_TEST_PG_URL && usesNpmPostgres()) wanted.push('PostgreSQL server binaries');
-  if (usesNpmChromium()) wanted.push('Chromium');
+  if (!process.env.LONGRUN_TEST_PG_URL && usesNpmPostgres()) wanted.push('PostgreSQL server binaries');
+  if (chromium && usesNpmChromium()) wanted.push('Chromium');
   if (wanted.length === 0) return undefined;
-  return binaryPreference(env) === 'npm'
+  return binaryPreference() === 'npm'
     ? `${BINARIES_VARIABLE}=npm`
     : `this machine has no ${wanted.join(' or ')}`;
 }
@@ -75,9 +75,13 @@ export function installPackage(dir: string, npm: NpmRunner = runNpm): InstallOut
 /**
  * The globalSetup step: installs test/binaries when this run needs it and it is not up to date, printing
  * one line that says so, why, and how long it took. Returns undefined when the run does not need it.
+ * `chromium: false` for callers that start PostgreSQL only (the benchmark).
  */
-export function ensureTestBinaries(npm: NpmRunner = runNpm): InstallOutcome | undefined {
-  const reason = npmBinariesReason();
+export function ensureTestBinaries({
+  npm = runNpm,
+  chromium = true,
+}: { npm?: NpmRunner; chromium?: boolean } = {}): InstallOutcome | undefined {
+  const reason = npmBinariesReason({ chromium });
   if (!reason) return undefined;
   if (upToDate(TEST_BINARIES_DIR)) return { ran: 'nothing', ms: 0 };
   process.stdout.write(
