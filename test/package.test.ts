@@ -59,7 +59,7 @@ async function localPrebuild(): Promise<NodeJS.ProcessEnv> {
 }
 
 beforeAll(async () => {
-  // The tarball packs dist/ as built; `npm test` builds it first. --ignore-scripts: `prepare` would rebuild
+  // The tarball packs dist/ as built; `npm test` builds it first. --ignore-scripts: `prepack` would rebuild
   // dist/ under the feet of the test files running in parallel with this one.
   if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run npm run build');
   const packed = await run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], root);
