@@ -91,8 +91,8 @@ try {
     const pct = 'percentageComplete' in op ? op.percentageComplete : null;
     console.log(`client: ${op.status} ${pct ?? ''}% ${op.statusDetail ?? ''}`.trim());
   });
-  // Poll on the server's Retry-After (no server-side wait), so the client sees the progress in between.
-  const done = await poller.pollUntilDone({ preferWaitSeconds: 0 });
+  // The poller follows the operation's event stream (the GET advertises it), so it sees every step.
+  const done = await poller.pollUntilDone();
   console.log(`client: done ${done.status} ${done.resourceLocation}`);
 
   // In-process: start, get, cancel, wait.
