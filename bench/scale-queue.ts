@@ -33,6 +33,9 @@ const CLAIM_OPS = nums[1] || 20_000;
 const LATENCY_SAMPLES = nums[2] || 2_200;
 const REPEAT = nums[3] || 2;
 const CONCURRENCY = 8;
+/** Experiments: SCALE_QUEUE_CACHE_KB sets SQLite's page cache (default 2 MB); SCALE_QUEUE_ONLY=claim skips latency. */
+const CACHE_KB = Number(process.env.SCALE_QUEUE_CACHE_KB ?? 0);
+const CLAIM_ONLY = process.env.SCALE_QUEUE_ONLY === 'claim';
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -109,6 +112,7 @@ class Handler {
 }
 
 function makeNode(store: SqliteStore, h: Handler) {
+  if (CACHE_KB > 0) (store as unknown as { db: Database.Database }).db.pragma(`cache_size = -${CACHE_KB}`);
   return createLongrun({
     store,
     handlers: [h.handler as never],
@@ -175,9 +179,11 @@ const loads: number[] = [];
 for (let r = 0; r < REPEAT; r++) {
   rates.empty.push(await claimRate(false));
   rates.deep.push(await claimRate(true));
-  lats.none.push(await latency('none'));
-  lats.other.push(await latency('other'));
-  lats.future.push(await latency('future'));
+  if (!CLAIM_ONLY) {
+    lats.none.push(await latency('none'));
+    lats.other.push(await latency('other'));
+    lats.future.push(await latency('future'));
+  }
   loads.push(loadavg()[0]);
 }
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

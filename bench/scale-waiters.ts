@@ -24,7 +24,9 @@
  *   --dist: the node runs the compiled build (`npm run build` first), as deployed: its RSS is then
  *   longrun's, without tsx's loader (which adds about 40 MB to every figure).
  *   --profile: the node writes V8 CPU profiles (bench/out/profiles/; the largest is the main thread) and
- *   its heap breakdown (process.memoryUsage) is printed. --verbose: progress while the clients open.
+ *   its heap breakdown (process.memoryUsage) is printed, and a heap snapshot of the armed node is written
+ *   there too. --verbose: progress while the clients open.
+ *   --heap=<MB>: the node runs with --max-old-space-size=<MB>.
  * Prints a table and one JSON line.
  */
 import { spawn } from 'node:child_process';
@@ -78,6 +80,8 @@ async function drive(): Promise<void> {
   const profile = argv.includes('--profile');
   const verbose = argv.includes('--verbose');
   const dist = argv.includes('--dist');
+  // --heap=<MB>: the node's --max-old-space-size, to see what the RSS is with the heap's headroom capped.
+  const heapMb = argv.find((a) => a.startsWith('--heap='))?.slice(7);
   const nums = argv.filter((a) => !a.startsWith('--')).map(Number);
   const [waiters, streams, operations, rounds, spreadMs] = [
     nums[0] ?? (small ? 500 : 10_000),
@@ -93,12 +97,13 @@ async function drive(): Promise<void> {
     process.execPath,
     [
       ...(dist ? [] : ['--import', 'tsx']),
-      ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+      ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--heapsnapshot-signal=SIGUSR2'] : []),
+      ...(heapMb ? [`--max-old-space-size=${heapMb}`] : []),
       '--input-type=module',
       '-e',
       serverCode(entry),
     ],
-    { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
+    { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], cwd: profile ? profDir : undefined },
   );
   const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
@@ -181,7 +186,9 @@ async function drive(): Promise<void> {
           fail('waiter', `status ${res.statusCode} ${text.slice(0, 200)}`);
           continue;
         }
-        etag = String(res.headers.etag);
+        if (typeof res.headers.etag !== 'string')
+          fail('waiter', `200 without an ETag: ${text.slice(0, 200)}`);
+        else etag = res.headers.etag;
         const round = roundOf(text);
         if (round !== undefined && round !== seen) {
           seen = round;
@@ -253,6 +260,12 @@ async function drive(): Promise<void> {
   await sleep(1000); // the last waiters' held reads reach the server
   const armed = memory();
   const armedHeap = profile ? await heap() : undefined;
+  if (profile) {
+    // A heap snapshot of the armed node (written to bench/out/profiles/; the node pauses while it writes).
+    child.kill('SIGUSR2');
+    await sleep(1000);
+    await heap(); // answered once the snapshot is written
+  }
 
   const patchMs: number[] = [];
   const roundsStart = now();
