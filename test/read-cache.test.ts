@@ -4,6 +4,7 @@
  * process's commit to the same file (the reason it checks PRAGMA data_version, not only its own writes).
  */
 import { spawnSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,40 @@ describe('over HTTP, with another process writing to the same file', () => {
       };
       expect(body.statusDetail).toBe(detail);
     }
+  });
+
+  it("a body rendered for one client's Host header is never served to another (the memo is per variant, and bounded)", async () => {
+    await server.request('POST', '/v1.0/operations', { body: { id: 'hosts', status: 'running' } });
+    /** A GET whose Host header the test chooses (fetch would not send another). */
+    const getWithHost = (host: string) =>
+      new Promise<{ context: string }>((resolve, reject) => {
+        const url = new URL(`${server.url}/v1.0/operations/hosts`);
+        const req = httpRequest(
+          { host: url.hostname, port: url.port, path: url.pathname, headers: { Host: host } },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (text += chunk));
+            res.on('end', () =>
+              resolve({ context: (JSON.parse(text) as Record<string, string>)['@odata.context'] }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    // More Host variants than the memo keeps for one record, each read twice.
+    for (let i = 0; i < 6; i++) {
+      for (let j = 0; j < 2; j++) {
+        const { context } = await getWithHost(`evil${i}.example`);
+        expect(context.startsWith(`http://evil${i}.example/v1.0/$metadata#`)).toBe(true);
+      }
+    }
+    const mine = (await (await server.request('GET', '/v1.0/operations/hosts')).json()) as Record<
+      string,
+      string
+    >;
+    expect(mine['@odata.context'].startsWith(`${server.url}/v1.0/$metadata#`)).toBe(true);
   });
 
   it('a deleted operation is gone for the next GET', async () => {
