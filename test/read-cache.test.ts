@@ -110,6 +110,48 @@ describe('over HTTP, with another process writing to the same file', () => {
     expect(mine['@odata.context'].startsWith(`${server.url}/v1.0/$metadata#`)).toBe(true);
   });
 
+  it('a list page after a write (this node or another process) shows it, and pages never mix callers', async () => {
+    for (let i = 0; i < 3; i++) {
+      await server.request('POST', '/v1.0/operations', {
+        body: { id: `listed-${i}`, status: 'running', statusDetail: `d${i}` },
+      });
+    }
+    const page = "/v1.0/operations?$filter=startswith(id,'listed-')&$orderby=id&$top=2";
+    const list = async (path = page) => {
+      const response = await server.request('GET', path);
+      expect(response.status).toBe(200);
+      return (await response.json()) as {
+        value: { id: string; statusDetail: string }[];
+        '@odata.nextLink'?: string;
+        '@odata.count'?: number;
+      };
+    };
+    const first = await list();
+    expect(await list()).toEqual(first);
+    expect(first.value.map((o) => o.statusDetail)).toEqual(['d0', 'd1']);
+    expect(first['@odata.nextLink']?.startsWith(`${server.url}/v1.0/operations?`)).toBe(true);
+
+    // Another process commits to the file: the next page read shows it.
+    writeFromAnotherProcess(server.dbFile, 'listed-1', 'from elsewhere');
+    expect((await list()).value.map((o) => o.statusDetail)).toEqual(['d0', 'from elsewhere']);
+    // This node's own PATCH, create and delete.
+    await server.request('PATCH', '/v1.0/operations/listed-0', { body: { statusDetail: 'patched' } });
+    expect((await list()).value[0].statusDetail).toBe('patched');
+    await server.request('POST', '/v1.0/operations', { body: { id: 'listed-', status: 'succeeded' } });
+    expect((await list()).value.map((o) => o.id)).toEqual(['listed-', 'listed-0']);
+    expect((await server.request('DELETE', '/v1.0/operations/listed-')).status).toBe(204);
+    expect((await list()).value.map((o) => o.id)).toEqual(['listed-0', 'listed-1']);
+    // Another projection and $count of the same rows: each gets its own text.
+    const selected = await list(`${page}&$select=id&$count=true`);
+    expect(selected['@odata.count']).toBe(3);
+    expect(selected.value).toEqual([
+      expect.objectContaining({ id: 'listed-0' }),
+      expect.objectContaining({ id: 'listed-1' }),
+    ]);
+    expect(selected.value[0]).not.toHaveProperty('statusDetail');
+    expect((await list()).value[0].statusDetail).toBe('patched');
+  });
+
   it('a deleted operation is gone for the next GET', async () => {
     await server.request('POST', '/v1.0/operations', { body: { id: 'doomed', status: 'succeeded' } });
     expect((await server.request('GET', '/v1.0/operations/doomed')).status).toBe(200);
@@ -149,6 +191,53 @@ describe('the store option', () => {
       expect((await store.read(key))?.statusDetail).toBe('changed');
       await store.close();
     }
+  });
+
+  it('shares a list page between reads of the same query and tenant, never across tenants, within the budget', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'longrun-rc-'));
+    const store = new SqliteStore({ file: join(dir, 'pages.db'), readCacheEntries: 6 });
+    await store.migrate();
+    const add = (tenantId: string, id: string) =>
+      store.insert(
+        {
+          tenantId,
+          scope: 'operations',
+          id,
+          type: 'longRunningOperation',
+          status: 1,
+          createdDateTime: '2026-01-01T00:00:00.0000000Z',
+          lastActionDateTime: '2026-01-01T00:00:00.0000000Z',
+          resourceLocation: null,
+          statusDetail: tenantId,
+          props: {},
+        },
+        { actor: 'test', kind: 'created' },
+      );
+    for (const id of ['a', 'b', 'c']) await add('t1', id);
+    for (const id of ['x', 'y']) await add('t2', id);
+    const page = (tenantId: string, top: number) =>
+      store.list(tenantId, 'operations', { orderBy: [{ field: 'id', dir: 'asc' }], top });
+
+    const [one, again] = [await page('t1', 2), await page('t1', 2)];
+    expect(one.map((o) => o.id)).toEqual(['a', 'b', 'c']); // top + 1: the store reads one more
+    expect(again).toBe(one);
+    expect(Object.isFrozen(one) && Object.isFrozen(one[0])).toBe(true);
+    // The same statement for another tenant: its own rows.
+    expect((await page('t2', 2)).map((o) => o.id)).toEqual(['x', 'y']);
+    // A page heavier than the budget (6 = records + 1 per page) is read each time, not cached.
+    for (const id of ['p', 'q', 'r', 's']) await add('t2', id);
+    const big = await page('t2', 9);
+    expect(big).toHaveLength(6);
+    expect(await page('t2', 9)).not.toBe(big);
+    expect(await page('t2', 9)).toEqual(big);
+    expect(await page('t1', 2)).not.toBe(one); // emptied by the writes
+    // Any write empties the pages.
+    const before = await page('t1', 2);
+    expect(await page('t1', 2)).toBe(before);
+    await add('t1', 'd');
+    expect(await page('t1', 3)).toHaveLength(4);
+    expect(await page('t1', 2)).not.toBe(before);
+    await store.close();
   });
 
   it.each([-1, 1.5, Number.NaN, '10'])('readCacheEntries %s is refused, naming the option', (bad) => {

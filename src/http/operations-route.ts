@@ -21,7 +21,14 @@ import { cursorFor } from '../store/sql/query-sql.js';
 import { encodeSkiptoken } from './odata/skiptoken.js';
 import { nextLinkQuery, parseQueryOptions } from './odata/options.js';
 import { parsePrefer, type Preferences } from './prefer.js';
-import { collectionContext, entityContext, entityJson, renderOperation } from './render.js';
+import {
+  collectionContext,
+  collectionJson,
+  entityContext,
+  entityJson,
+  itemJson,
+  renderOperation,
+} from './render.js';
 import { resolveUserPath, type ResolvedPath } from './resolve.js';
 import { encodeSegment, origin } from './urls.js';
 import { matchAction, runAction, type RunActionOptions } from './actions/actions-route.js';
@@ -276,30 +283,29 @@ class Handler {
       this.service.list(this.ref, query),
       parsed.count ? this.service.count(this.ref, parsed.filter) : Promise.resolve(undefined),
     ]);
-    const body: Record<string, unknown> = {
-      '@odata.context': collectionContext({
-        serviceRoot: this.serviceRoot,
-        contextPath: this.resolved.contextPath,
-        select: parsed.select,
-      }),
-    };
-    if (count !== undefined) body['@odata.count'] = count;
-    body.value = records.map((r) =>
-      renderOperation(r, {
-        includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers,
-        select: parsed.select,
-      }),
-    );
+    const options = { includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers, select: parsed.select };
+    let nextLink: string | undefined;
     if (hasMore) {
       const token = encodeSkiptoken(
         cursorFor(parsed.orderBy, records[records.length - 1]),
         parsed.fingerprint,
       );
       const path = (this.request.raw.url ?? '').split('?')[0];
-      body['@odata.nextLink'] =
-        `${origin(this.request, this.options.publicUrl)}${path}?${nextLinkQuery(this.search, token)}`;
+      nextLink = `${origin(this.request, this.options.publicUrl)}${path}?${nextLinkQuery(this.search, token)}`;
     }
-    return this.json(200, body);
+    return this.jsonText(
+      200,
+      collectionJson({
+        context: collectionContext({
+          serviceRoot: this.serviceRoot,
+          contextPath: this.resolved.contextPath,
+          select: parsed.select,
+        }),
+        count,
+        items: records.map((r) => itemJson(r, options)),
+        nextLink,
+      }),
+    );
   }
 
   private async count(): Promise<FastifyReply> {

@@ -37,27 +37,56 @@ export function renderOperation(record: OperationView, options: RenderOptions): 
   return out;
 }
 
-/** Bodies already written for a frozen (cached, shared) record: at most a few variants each. */
-const renderedBodies = new WeakMap<OperationView, Map<string, string>>();
+/** Text already written for a frozen (cached, shared) record: at most a few variants each. */
+const renderedText = new WeakMap<OperationView, Map<string, string>>();
 const MAX_VARIANTS_PER_RECORD = 4;
 
 /**
- * A single operation's response body as JSON text. A frozen record is one the store's read cache shares
- * between readers until the operation changes (store/sqlite/read-cache.ts), so its text is kept beside it
- * and polling the same operation costs no rendering; any other record is rendered each time.
+ * A frozen record is one the store's read cache shares between readers until the operation changes
+ * (store/sqlite/read-cache.ts), so its text is kept beside it and polling it costs no rendering; any other
+ * record is rendered each time. `variant` must name everything `render` depends on.
  */
-export function entityJson(record: OperationView, context: string, options: RenderOptions): string {
-  const render = () => JSON.stringify({ '@odata.context': context, ...renderOperation(record, options) });
+function memoized(record: OperationView, variant: string, render: () => string): string {
   if (!Object.isFrozen(record)) return render();
-  // The context names the projection ($select), so it and the enum opt-in identify the variant.
-  const variant = `${options.includeUnknownEnumMembers ? 'u' : 'k'}${context}`;
-  let bodies = renderedBodies.get(record);
-  const known = bodies?.get(variant);
+  let texts = renderedText.get(record);
+  const known = texts?.get(variant);
   if (known !== undefined) return known;
   const text = render();
-  if (!bodies) renderedBodies.set(record, (bodies = new Map()));
-  if (bodies.size < MAX_VARIANTS_PER_RECORD) bodies.set(variant, text);
+  if (!texts) renderedText.set(record, (texts = new Map()));
+  if (texts.size < MAX_VARIANTS_PER_RECORD) texts.set(variant, text);
   return text;
+}
+
+/** A single operation's response body as JSON text. */
+export function entityJson(record: OperationView, context: string, options: RenderOptions): string {
+  // The context names the projection ($select), so it and the enum opt-in identify the variant; it starts
+  // with the service root (a URL), so it never looks like an item's variant below.
+  return memoized(record, `${options.includeUnknownEnumMembers ? 'u' : 'k'}${context}`, () =>
+    JSON.stringify({ '@odata.context': context, ...renderOperation(record, options) }),
+  );
+}
+
+/** An operation as an element of a collection's `value`, as JSON text. */
+export function itemJson(record: OperationView, options: RenderOptions): string {
+  const variant = `${options.includeUnknownEnumMembers ? 'U' : 'K'}#${options.select?.join(',') ?? '*'}`;
+  return memoized(record, variant, () => JSON.stringify(renderOperation(record, options)));
+}
+
+/**
+ * A collection's response body as JSON text, with the members as `itemJson` wrote them: the same text
+ * `JSON.stringify` gives for { @odata.context, @odata.count?, value, @odata.nextLink? }.
+ */
+export function collectionJson(parts: {
+  context: string;
+  count?: number;
+  items: string[];
+  nextLink?: string;
+}): string {
+  let text = `{"@odata.context":${JSON.stringify(parts.context)}`;
+  if (parts.count !== undefined) text += `,"@odata.count":${parts.count}`;
+  text += `,"value":[${parts.items.join(',')}]`;
+  if (parts.nextLink !== undefined) text += `,"@odata.nextLink":${JSON.stringify(parts.nextLink)}`;
+  return `${text}}`;
 }
 
 export interface ContextOptions {

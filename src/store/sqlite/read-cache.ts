@@ -17,13 +17,19 @@ import type Database from 'better-sqlite3';
 
 export class ReadCache<V extends object> {
   private readonly entries = new Map<string, V>();
+  private weight = 0;
   private changes = -1;
   private dataVersion = -1;
   private readonly stamp: Database.Statement<[], [number, number]>;
 
+  /**
+   * @param maxWeight what the entries may weigh in all (0: no caching)
+   * @param weigh an entry's weight: 1 for a record, the rows for a page of them
+   */
   constructor(
     db: Database.Database,
-    private readonly maxEntries: number,
+    private readonly maxWeight: number,
+    private readonly weigh: (value: V) => number = () => 1,
   ) {
     this.stamp = db
       .prepare<[], [number, number]>('SELECT total_changes(), data_version FROM pragma_data_version')
@@ -32,10 +38,10 @@ export class ReadCache<V extends object> {
 
   /** The cached value for `key` if the database is unchanged since it was read, else `load()`'s (cached). */
   get(key: string, load: () => V | undefined): V | undefined {
-    if (this.maxEntries <= 0) return load();
+    if (this.maxWeight <= 0) return load();
     const [changes, dataVersion] = this.stamp.get()!;
     if (changes !== this.changes || dataVersion !== this.dataVersion) {
-      this.entries.clear();
+      this.clear();
       this.changes = changes;
       this.dataVersion = dataVersion;
     } else {
@@ -44,10 +50,18 @@ export class ReadCache<V extends object> {
     }
     const value = load();
     if (value === undefined) return undefined;
+    const weight = this.weigh(value);
+    if (weight > this.maxWeight) return value;
     // Emptying when full keeps the bookkeeping to one Map; a full cache refills at the read rate.
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    if (this.weight + weight > this.maxWeight) this.clear();
     this.entries.set(key, deepFreeze(value));
+    this.weight += weight;
     return value;
+  }
+
+  private clear(): void {
+    this.entries.clear();
+    this.weight = 0;
   }
 }
 

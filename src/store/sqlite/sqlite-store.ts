@@ -57,8 +57,9 @@ export interface SqliteStoreOptions {
    */
   synchronous?: 'normal' | 'full';
   /**
-   * How many operations single reads keep between changes of the database (read-cache.ts): exact, emptied
-   * by any write from any process. Default 10,000; 0 turns it off.
+   * How many operations reads keep between changes of the database (read-cache.ts): exact, emptied by any
+   * write from any process. Single reads and list pages each get this budget (a page of 100 counts 101).
+   * Default 10,000; 0 turns both off.
    */
   readCacheEntries?: number;
 }
@@ -79,6 +80,8 @@ export class SqliteStore implements OperationStore {
   /** Operation writes issued together commit together (see group-commit.ts). */
   private readonly writes: GroupCommit;
   private readonly reads: ReadCache<OperationView>;
+  /** List pages, by statement and parameters: a dashboard or client polling the same page reads it once. */
+  private readonly pages: ReadCache<OperationView[]>;
 
   constructor(options: SqliteStoreOptions) {
     const cacheEntries = options.readCacheEntries ?? DEFAULT_READ_CACHE_ENTRIES;
@@ -102,6 +105,8 @@ export class SqliteStore implements OperationStore {
     this.users = new SqliteUsers(this.db);
     this.writes = new GroupCommit(this.db);
     this.reads = new ReadCache(this.db, cacheEntries);
+    // Pages share the budget's unit: a page of 100 weighs 101 records.
+    this.pages = new ReadCache(this.db, cacheEntries, (page) => page.length + 1);
     this.admin = new SqlAdminStore(
       sqliteDialect,
       async (sql, params) => this.stmt(sql).all(...params) as Record<string, unknown>[],
@@ -337,7 +342,11 @@ export class SqliteStore implements OperationStore {
     if (query.after) where += ` AND (${compileAfter(sqliteDialect, query.orderBy, query.after, params)})`;
     params.push(query.top + 1);
     const sql = `SELECT ${VIEW_COLUMNS} FROM operations WHERE ${where} ORDER BY ${compileOrderBy(sqliteDialect, query.orderBy)} LIMIT ?`;
-    return (this.stmt(sql).all(...params) as ViewRow[]).map((row) => rowToView(row, tenantId, scope));
+    // The statement and every value bound to it (tenant and scope among them) identify the page.
+    const page = this.pages.get(`${sql}\0${JSON.stringify(params)}`, () =>
+      (this.stmt(sql).all(...params) as ViewRow[]).map((row) => rowToView(row, tenantId, scope)),
+    );
+    return page!;
   }
 
   async count(tenantId: string, scope: string, filter?: FilterNode): Promise<number> {
