@@ -49,6 +49,11 @@ interface Scenario {
 const SCENARIOS: Scenario[] = [
   { name: 'GET one operation', method: 'GET', path: (ids) => `/v1.0/operations/${ids[1]}`, floor: true },
   {
+    name: 'List a page',
+    method: 'GET',
+    path: () => "/v1.0/operations?$filter=status%20eq%20'running'&$orderby=createdDateTime%20desc&$top=100",
+  },
+  {
     name: 'PATCH one operation',
     method: 'PATCH',
     path: (ids) => `/v1.0/operations/${ids[0]}`,
