@@ -90,4 +90,23 @@ describe('Link header', () => {
       ),
     ).toBe('https://x.test/e');
   });
+
+  it('follows a stream only on the origin of the response that names it', () => {
+    const base = 'https://x.test/v1.0/operations/op-1';
+    for (const elsewhere of [
+      'https://evil.test/events',
+      'http://x.test/v1.0/operations/op-1/events', // another scheme
+      'https://x.test:8443/events', // another port
+      '//evil.test/events', // scheme-relative
+    ]) {
+      expect(eventStreamLink(`<${elsewhere}>; rel=alternate; type=text/event-stream`, base)).toBe(undefined);
+    }
+    // The first usable link on the same origin wins over an earlier one elsewhere.
+    expect(
+      eventStreamLink(
+        '<https://evil.test/e>; rel=alternate; type=text/event-stream, </v1.0/operations/op-1/events>; rel=alternate; type=text/event-stream',
+        base,
+      ),
+    ).toBe('https://x.test/v1.0/operations/op-1/events');
+  });
 });

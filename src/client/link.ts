@@ -75,18 +75,22 @@ export function parseLinkHeader(header: string | null | undefined): LinkValue[] 
 
 /**
  * The absolute URL of the Server-Sent Events stream a response advertises (`rel` includes `alternate`,
- * `type` is `text/event-stream`), resolved against `base`; undefined when there is none.
+ * `type` is `text/event-stream`), resolved against `base`; undefined when there is none. A stream on
+ * another origin than `base` is ignored: the poller would open it (without the token, but with the
+ * operation's id in its state), so a response can only point it at its own server.
  */
 export function eventStreamLink(header: string | null | undefined, base: string): string | undefined {
   for (const link of parseLinkHeader(header)) {
     const rels = (link.params.rel ?? '').toLowerCase().split(/\s+/);
     const type = (link.params.type ?? '').toLowerCase().split(';')[0].trim();
     if (!rels.includes('alternate') || type !== 'text/event-stream') continue;
+    let url: URL;
     try {
-      return new URL(link.target, base).href;
+      url = new URL(link.target, base);
     } catch {
       continue; // an unusable target is as good as none
     }
+    if (url.origin === new URL(base).origin) return url.href;
   }
   return undefined;
 }
