@@ -15,12 +15,16 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { now } from '../../model/time.js';
+import { DUE_HANDLERS_CTE } from './due-sql.js';
 import { LIVENESS_LOCK_CLASS } from './migrations.js';
 
 type Query = (text: string, values: unknown[]) => Promise<pg.QueryResult>;
 
-const RELEASE_SQL = `
-WITH dead AS MATERIALIZED (
+// Leased rows are due when their lease ends, so a dead worker's leases lie in each handler's range
+// run_at > now of operations_due_handler (with the retries and scheduled starts still to come): that range
+// is searched per handler (due_handlers, a loose scan of the same index), and lease_owner checked there.
+export const RELEASE_SQL = `
+WITH RECURSIVE ${DUE_HANDLERS_CTE}, dead AS MATERIALIZED (
   SELECT w.worker_id FROM workers w
   WHERE NOT EXISTS (
     SELECT 1 FROM pg_locks l
@@ -29,7 +33,8 @@ WITH dead AS MATERIALIZED (
       AND l.classid = $1::bigint::oid AND l.objid = w.lock_key::bigint::oid)
 ), freed AS (
   UPDATE operations o SET run_at = $2, version = o.version + 1 FROM dead
-  WHERE o.lease_owner = dead.worker_id AND o.status < 2 AND o.handler IS NOT NULL AND o.run_at > $2
+  WHERE o.handler IN (SELECT name FROM due_handlers) AND o.status < 2 AND o.run_at > $2
+    AND o.lease_owner = dead.worker_id
   RETURNING o.seq
 ), gone AS (
   DELETE FROM workers w USING dead WHERE w.worker_id = dead.worker_id

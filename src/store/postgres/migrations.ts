@@ -152,6 +152,21 @@ CREATE INDEX operations_tenant_terminal ON operations (tenant_id, terminal_at) W
     // the range run_at > now of that index (with the retries and scheduled starts still to come).
     sql: `DROP INDEX operations_lease_owner;`,
   },
+  {
+    version: 10,
+    name: 'due index led by handler',
+    // A worker claims only the handlers it runs. Led by run_at, the index made each claim walk past every
+    // due row of the other handlers ahead in the queue (a million of them: seconds per claim). Led by
+    // handler, each handler's due rows are one range (handler = $ AND run_at <= now); claim() reads one
+    // range per handler and merges them. What searched the whole index by run_at (queueStats, a dead
+    // worker's leases in liveness.ts) now visits the handlers that have due or leased rows, found through
+    // the same index (DUE_HANDLERS_CTE in postgres-store.ts), and searches each one's range. Same number
+    // of indexes as before.
+    sql: `
+DROP INDEX operations_due;
+CREATE INDEX operations_due_handler ON operations (handler, run_at, seq) WHERE handler IS NOT NULL AND status < 2;
+`,
+  },
 ];
 
 /** First key of the workers' liveness advisory locks ('lrun' in ASCII); the second is workers.lock_key. */

@@ -50,6 +50,7 @@ import { storeError, isConnectionError, uniqueViolation } from './errors.js';
 import { ChangeListener } from './listener.js';
 import { ChangeNotifier } from './notifier.js';
 import { UpdateBatcher, type UpdateRequest } from './update-batcher.js';
+import { dueCte, QUEUE_STATS_SQL } from './due-sql.js';
 import { horizonOf, settled, TAIL, type TailRow } from './event-horizon.js';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
 import { LivenessLocks } from './liveness.js';
@@ -185,6 +186,34 @@ const JSON_AS_TEXT: pg.CustomTypesConfig = {
       ? (value: string) => value
       : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
+
+/**
+ * The statement claim() runs (parameters: $1 now, $2 limit, $3 worker id, $4 lease end, $5 timestamp,
+ * $6 actor, and $7 the handler names unless `allHandlers`).
+ * One index search per handler (due-sql.ts): the due rows of handlers this worker doesn't run are never
+ * visited, however many of them are ahead in the queue. Rows another claimer holds are skipped, not
+ * waited for; a row changed since this statement's snapshot is re-checked against the WHERE before it is
+ * locked, so a claimed row is never re-claimed.
+ */
+export function claimSql(allHandlers: boolean): string {
+  return `
+${dueCte(allHandlers)}, claimed AS (
+  UPDATE operations o
+  SET status = ${STATUS.running}, lease_owner = $3, run_at = $4, attempts = o.attempts + 1,
+      fencing_token = o.fencing_token + 1, last_action_at = $5, version = o.version + 1
+  FROM due WHERE o.seq = due.seq
+  RETURNING o.*, due.status AS old_status, due.run_at AS due_at
+), ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT tenant_id, scope, id, $5, old_status, ${STATUS.running}, $6, 'claimed' FROM claimed ORDER BY due_at, seq
+  RETURNING event_seq, tenant_id, scope, id
+)
+SELECT claimed.*, ev.event_seq
+FROM claimed JOIN ev ON ev.tenant_id = claimed.tenant_id AND ev.scope = claimed.scope AND ev.id = claimed.id
+ORDER BY claimed.due_at, claimed.seq`;
+}
+const CLAIM_SQL = claimSql(false);
+const CLAIM_ALL_SQL = claimSql(true);
 
 export class PostgresStore implements OperationStore {
   readonly dialect = 'postgres' as const;
@@ -672,34 +701,8 @@ FROM cur`;
       now(),
       `worker:${options.workerId}`,
     ];
-    let handlerFilter = '';
-    if (options.handlers) {
-      params.push(options.handlers);
-      handlerFilter = ` AND handler = ANY($${params.length}::text[])`;
-    }
-    // Rows another claimer holds are skipped, not waited for; a row changed since this statement's
-    // snapshot is re-checked against the WHERE before it is locked, so a claimed row is never re-claimed.
-    const sql = `
-WITH due AS MATERIALIZED (
-  SELECT seq, status, run_at FROM operations
-  WHERE handler IS NOT NULL AND status < ${STATUS.succeeded} AND run_at <= $1${handlerFilter}
-  ORDER BY run_at, seq
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED
-), claimed AS (
-  UPDATE operations o
-  SET status = ${STATUS.running}, lease_owner = $3, run_at = $4, attempts = o.attempts + 1,
-      fencing_token = o.fencing_token + 1, last_action_at = $5, version = o.version + 1
-  FROM due WHERE o.seq = due.seq
-  RETURNING o.*, due.status AS old_status, due.run_at AS due_at
-), ev AS (
-  INSERT INTO operation_events (${EVENT_COLUMNS})
-  SELECT tenant_id, scope, id, $5, old_status, ${STATUS.running}, $6, 'claimed' FROM claimed ORDER BY due_at, seq
-  RETURNING event_seq, tenant_id, scope, id
-)
-SELECT claimed.*, ev.event_seq
-FROM claimed JOIN ev ON ev.tenant_id = claimed.tenant_id AND ev.scope = claimed.scope AND ev.id = claimed.id
-ORDER BY claimed.due_at, claimed.seq`;
+    if (options.handlers) params.push(options.handlers);
+    const sql = options.handlers ? CLAIM_SQL : CLAIM_ALL_SQL;
     const { rows } = await this.query<WrittenRow>(sql, params);
     const records = rows.map(writtenRecord);
     for (const r of records) this.announce(r, 'claimed');
@@ -729,11 +732,7 @@ SELECT count(*) AS n FROM del`,
   }
 
   async queueStats(): Promise<{ due: number; oldestDueAt: number | null }> {
-    const { rows } = await this.query<{ due: string; oldest: string | null }>(
-      `SELECT count(*) AS due, min(run_at) AS oldest FROM operations
-       WHERE handler IS NOT NULL AND status < ${STATUS.succeeded} AND run_at <= $1`,
-      [Date.now()],
-    );
+    const { rows } = await this.query<{ due: string; oldest: string | null }>(QUEUE_STATS_SQL, [Date.now()]);
     return { due: Number(rows[0].due), oldestDueAt: rows[0].oldest === null ? null : Number(rows[0].oldest) };
   }
 

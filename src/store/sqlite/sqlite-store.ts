@@ -66,6 +66,48 @@ export interface SqliteStoreOptions {
 
 export const DEFAULT_READ_CACHE_ENTRIES = 10_000;
 
+/**
+ * The handler names that have rows in operations_due_handler (due, leased or scheduled), as a CTE
+ * `due_handlers(name)`: a loose index scan, one search of that index per name (the first name after the
+ * one before), however many rows each has. The last row is NULL.
+ */
+export const DUE_HANDLERS_CTE = `WITH RECURSIVE due_handlers(name) AS (
+  SELECT min(handler) FROM operations WHERE handler IS NOT NULL AND status < 2
+  UNION ALL
+  SELECT (SELECT min(handler) FROM operations WHERE handler > due_handlers.name AND status < 2)
+    FROM due_handlers WHERE name IS NOT NULL
+)`;
+
+/**
+ * One handler's due operations, oldest first (parameters: handler, now, limit): a search of
+ * operations_due_handler on (handler=? AND run_at<?), which never visits another handler's rows.
+ */
+export const CLAIM_DUE_SQL = `SELECT seq, tenant_id, scope, id, status, run_at FROM operations
+  WHERE handler = ? AND status < 2 AND run_at <= ? ORDER BY run_at, seq LIMIT ?`;
+
+/** Due now, over all handlers (parameter: now): each handler's range run_at <= now, counted in the index. */
+export const QUEUE_STATS_SQL = `${DUE_HANDLERS_CTE}
+SELECT count(*) AS due, min(o.run_at) AS oldest FROM due_handlers h CROSS JOIN operations o
+  WHERE o.handler = h.name AND o.status < 2 AND o.run_at <= ?`;
+
+/**
+ * A dead worker's leases made due now (parameters: now, worker id, now). Leased rows are due when their
+ * lease ends, so they lie in each handler's range run_at > now of operations_due_handler (with the retries
+ * and scheduled starts still to come): that range is searched per handler, and lease_owner checked there.
+ */
+export const RELEASE_LEASES_SQL = `${DUE_HANDLERS_CTE}
+UPDATE operations SET run_at = ?, version = version + 1
+  WHERE handler IN (SELECT name FROM due_handlers) AND status < 2 AND lease_owner = ? AND run_at > ?`;
+
+interface DueRow {
+  seq: number;
+  tenant_id: string;
+  scope: string;
+  id: string;
+  status: number;
+  run_at: number;
+}
+
 const KEY_WHERE = 'tenant_id = ? AND scope = ? AND id = ?';
 
 export class SqliteStore implements OperationStore {
@@ -371,19 +413,19 @@ export class SqliteStore implements OperationStore {
   async claim(options: ClaimOptions): Promise<OperationRecord[]> {
     return this.writes.run(() => {
       const nowMs = Date.now();
-      const params: unknown[] = [nowMs];
-      let handlerFilter = '';
-      if (options.handlers) {
-        if (options.handlers.length === 0) return [];
-        handlerFilter = ` AND handler IN (${options.handlers.map(() => '?').join(', ')})`;
-        params.push(...options.handlers);
+      const names = options.handlers ? [...new Set(options.handlers)] : this.dueHandlers();
+      // One indexed search per handler, merged by (run_at, seq): the due rows of handlers this worker
+      // doesn't run are never visited, however many of them are ahead in the queue.
+      const search = this.stmt(CLAIM_DUE_SQL);
+      let due: DueRow[] = [];
+      for (const name of names) {
+        const rows = search.all(name, nowMs, options.limit) as DueRow[];
+        if (rows.length > 0) due = due.length === 0 ? rows : due.concat(rows);
       }
-      params.push(options.limit);
-      const due = this.stmt(
-        `SELECT seq, tenant_id, scope, id, status FROM operations
-           WHERE handler IS NOT NULL AND status < 2 AND run_at <= ?${handlerFilter}
-           ORDER BY run_at, seq LIMIT ?`,
-      ).all(...params) as { seq: number; tenant_id: string; scope: string; id: string; status: number }[];
+      if (names.length > 1 && due.length > 0) {
+        due.sort((a, b) => a.run_at - b.run_at || a.seq - b.seq);
+        if (due.length > options.limit) due.length = options.limit;
+      }
       if (due.length === 0) return [];
       const at = now();
       const claimStmt = this.returningStmt(
@@ -400,6 +442,16 @@ export class SqliteStore implements OperationStore {
         return record;
       });
     }, NO_SAVEPOINT); // only the storage can fail here, as in update
+  }
+
+  /** The handlers with rows in operations_due_handler (for a claim of every handler). */
+  private dueHandlers(): string[] {
+    const rows = this.stmt(
+      `${DUE_HANDLERS_CTE} SELECT name FROM due_handlers WHERE name IS NOT NULL`,
+    ).all() as {
+      name: string;
+    }[];
+    return rows.map((r) => r.name);
   }
 
   async purgeTerminal(beforeMs: number, limit: number): Promise<number> {
@@ -419,9 +471,7 @@ export class SqliteStore implements OperationStore {
   }
 
   async queueStats(): Promise<{ due: number; oldestDueAt: number | null }> {
-    const row = this.stmt(
-      'SELECT count(*) AS due, min(run_at) AS oldest FROM operations WHERE handler IS NOT NULL AND status < 2 AND run_at <= ?',
-    ).get(Date.now()) as { due: number; oldest: number | null };
+    const row = this.stmt(QUEUE_STATS_SQL).get(Date.now()) as { due: number; oldest: number | null };
     return { due: row.due, oldestDueAt: row.oldest };
   }
 
@@ -474,9 +524,7 @@ export class SqliteStore implements OperationStore {
       const nowMs = Date.now();
       let freed = 0;
       for (const w of dead) {
-        freed += this.stmt(
-          `UPDATE operations SET run_at = ?, version = version + 1 WHERE lease_owner = ? AND status < 2 AND handler IS NOT NULL AND run_at > ?`,
-        ).run(nowMs, w.worker_id, nowMs).changes;
+        freed += this.stmt(RELEASE_LEASES_SQL).run(nowMs, w.worker_id, nowMs).changes;
         this.stmt('DELETE FROM workers WHERE worker_id = ?').run(w.worker_id);
       }
       return freed;
