@@ -1109,6 +1109,49 @@ export function storeContract(
         expect(rest.map((r) => r.id)).toEqual([b.id]);
       });
 
+      it('claims only the given handlers, merged oldest first across them, at most limit at a time', async () => {
+        const t = Date.now();
+        // a, b and c interleaved by runAt (and two of a at the same runAt: seq breaks the tie).
+        const specs: [string, number][] = [
+          ['b', 9000],
+          ['a', 8000],
+          ['c', 7500],
+          ['b', 7000],
+          ['a', 6000],
+          ['a', 6000],
+          ['c', 5000],
+          ['b', 4000],
+          ['c', 3000],
+          ['a', 2000],
+          ['b', 1500],
+          ['c', 1000],
+        ];
+        const made: OperationRecord[] = [];
+        for (const [handler, ago] of specs)
+          made.push(await store.insert(dueOp({ handler, runAt: t - ago }), CREATED));
+        const expected = made.filter((r) => r.handler !== 'b').map((r) => r.id);
+        const claim = (limit: number) =>
+          store.claim({ workerId: 'w', limit, leaseMs: 60_000, handlers: ['a', 'c'] });
+        const first = await claim(3);
+        expect(first.map((r) => r.id)).toEqual(expected.slice(0, 3));
+        const second = await claim(4);
+        expect(second.map((r) => r.id)).toEqual(expected.slice(3, 7));
+        expect((await claim(10)).map((r) => r.id)).toEqual(expected.slice(7));
+        expect(await claim(10)).toEqual([]);
+        expect([...first, ...second].every((r) => r.handler !== 'b' && r.leaseOwner === 'w')).toBe(true);
+        // b's operations were never touched; a claim of every handler takes them now, oldest first.
+        const rest = await store.claim({ workerId: 'w', limit: 10, leaseMs: 60_000 });
+        expect(rest.map((r) => r.id)).toEqual(made.filter((r) => r.handler === 'b').map((r) => r.id));
+        expect(rest.every((r) => r.attempts === 1)).toBe(true);
+      });
+
+      it('claims each due operation once when a handler name is given twice', async () => {
+        const a = await store.insert(dueOp({ handler: 'a' }), CREATED);
+        const got = await store.claim({ workerId: 'w', limit: 10, leaseMs: 60_000, handlers: ['a', 'a'] });
+        expect(got.map((r) => [r.id, r.attempts])).toEqual([[a.id, 1]]);
+        expect((await store.history(a)).map((e) => e.kind)).toEqual(['created', 'claimed']);
+      });
+
       it('does not hand out a leased operation until its lease has passed, then takes it over', async () => {
         const created = await store.insert(dueOp(), CREATED);
         const [first] = await store.claim({ workerId: 'w1', limit: 1, leaseMs: 300 });
