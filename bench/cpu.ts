@@ -13,10 +13,10 @@
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from './proc.js';
 import { BENCH_SECRET } from './seed.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -35,7 +35,6 @@ if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a
 if (!Number.isInteger(requests) || requests < 1000) throw new Error('--requests must be an integer ≥ 1000');
 
 const CONNECTIONS = 10;
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 interface Scenario {
   name: string;
@@ -103,13 +102,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await exited;
-}
-
-function cpuSeconds(pid: number): number {
-  // Fields after the command (which may hold spaces) start after the last ')': utime is 14th, stime 15th.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
 async function load(t: Target, s: Scenario, amount: number, offset: number): Promise<number> {

@@ -1,16 +1,21 @@
 /**
  * Engine throughput, in a process of its own: N no-op jobs are created first (untimed), then one worker
- * pool at concurrency 8 runs them all; the rate runs from the first handler call to the last completion
- * the database has committed. Then create→start latency: jobs started one at a time on a steady 200/s
+ * pool at concurrency 8 works through them. The rate is measured over a window: the jobs the database
+ * has committed as done are counted half a second after the first handler call (the warm-up: JIT,
+ * connections, LISTEN) and again `window` seconds later, and the rest of the backlog is then deleted.
+ * Quick and full runs use the same warm-up and differ only in the window's length, so they measure the
+ * same steady rate. Without a window (`window` 0) the rate runs from the first handler call to the last
+ * completion of all N. Then create→start latency: jobs started one at a time on a steady 200/s
  * schedule (drift-corrected, not awaited), each carrying the time it was started; the handler records
  * `now − t` on entry. The first tenth of the samples is warm-up.
  *
  * The same for the baselines, with the settings docs/BENCHMARKS.md lists (from
  * shared/reference/queue-anchors.md): graphile-worker 0.18 and pg-boss 12.38.
  *
- * Usage: engine.ts <longrun-sqlite|longrun-postgres|graphile-worker|graphile-worker-best|pg-boss> <N> <latency-samples> [postgres-url]
+ * Usage: engine.ts <longrun-sqlite|longrun-postgres|graphile-worker|graphile-worker-best|pg-boss> <N> <latency-samples> [postgres-url] [window-seconds]
  * Prints one JSON line: { opsPerSec, p50Ms, p99Ms, cpuCores, settings }.
  */
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +26,10 @@ import { now as now7 } from '../src/model/time.js';
 import type { OperationStore } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 
-const [system, countText, samplesText, pgUrl] = process.argv.slice(2);
+const [system, countText, samplesText, pgUrl, windowText] = process.argv.slice(2);
 const N = Number(countText);
+const WARM_MS = 500;
+const WINDOW_MS = Number(windowText ?? 0) * 1000;
 const LATENCY_SAMPLES = Number(samplesText);
 const CONCURRENCY = 8;
 const now = () => performance.timeOrigin + performance.now();
@@ -57,14 +64,47 @@ async function steadyLatency(count: number, enqueue: (t: number) => Promise<unkn
   return latencies.slice(Math.floor(count / 10));
 }
 
-/** Measures a throughput run: `run` resolves when all N are done; `started()` is the first handler call. */
-async function timed(run: () => Promise<void>, started: () => number | undefined) {
+/**
+ * Measures a throughput run. `begin` starts the workers; `started()` is the first handler call;
+ * `done()` counts the jobs the database has committed as done; `drop()` deletes the jobs not yet
+ * claimed. With a window: counted WARM_MS after the first call and WINDOW_MS later (or when all N are
+ * done), then the backlog dropped. Without: from the first call until all N are done.
+ */
+async function timed(job: {
+  begin: () => Promise<void>;
+  started: () => number | undefined;
+  done: () => Promise<number>;
+  drop: () => Promise<unknown>;
+}) {
+  await job.begin();
+  while (job.started() === undefined) await sleep(1);
+  const first = job.started()!;
+  let from = first;
+  let doneBefore = 0;
+  if (WINDOW_MS > 0) {
+    await sleep(first + WARM_MS - now());
+    doneBefore = await job.done();
+    from = now();
+    if (doneBefore >= N)
+      throw new Error(`all ${N} jobs were done within the ${WARM_MS} ms warm-up: fill more`);
+  }
   const cpu = process.cpuUsage();
-  await run();
+  const until = WINDOW_MS > 0 ? from + WINDOW_MS : Infinity;
+  let doneAfter = await job.done();
+  // In a window, counted every 100 ms until its end is near (so the count barely competes with the run);
+  // without one, every millisecond, as the peers' docs measure.
+  while (doneAfter < N && now() < until) {
+    await sleep(WINDOW_MS > 0 ? Math.max(1, Math.min(100, until - now())) : 1);
+    doneAfter = await job.done();
+  }
   const end = now();
   const used = process.cpuUsage(cpu);
-  const elapsed = end - (started() ?? end);
-  return { opsPerSec: (N / elapsed) * 1000, cpuCores: (used.user + used.system) / 1000 / elapsed };
+  if (doneAfter < N) await job.drop();
+  const elapsed = end - from;
+  return {
+    opsPerSec: ((doneAfter - doneBefore) / elapsed) * 1000,
+    cpuCores: (used.user + used.system) / 1000 / elapsed,
+  };
 }
 
 async function longrun(kind: 'sqlite' | 'postgres'): Promise<Result> {
@@ -94,31 +134,34 @@ async function longrun(kind: 'sqlite' | 'postgres'): Promise<Result> {
       retention: false,
       webhooks: false,
     });
-  // Fill, untimed, with workers off: through node.start on SQLite; on PostgreSQL the same rows straight
-  // through SQL (node.start would take longer than the run itself: every create commits on its own).
+  // Fill, untimed, with workers off: the same rows on both stores, straight through SQL (node.start would
+  // take longer than the run itself).
   const filler = await makeNode(false);
+  const fill = `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, props,
+      handler, max_attempts, run_at)`;
   if (kind === 'postgres') {
-    await (filler.store as unknown as { pool: pg.Pool }).pool.query(
-      `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, props, handler,
-         max_attempts, run_at)
-       SELECT '', 'operations', 'noop-' || g, 'longRunningOperation', 0, $2, $2, '{}', 'noop', 1, $3
+    const pool = (filler.store as unknown as { pool: pg.Pool }).pool;
+    await pool.query(
+      `${fill} SELECT '', 'operations', 'noop-' || g, 'longRunningOperation', 0, $2, $2, '{}', 'noop', 1, $3
        FROM generate_series(1, $1::int) g`,
       [N, now7(), Date.now()],
     );
-    await (filler.store as unknown as { pool: pg.Pool }).pool.query('VACUUM ANALYZE operations');
+    await pool.query('VACUUM ANALYZE operations');
+    // As for the peers: the fill's dirty pages are written now, not during the measured window.
+    await pool.query('CHECKPOINT');
   } else {
-    for (let i = 0; i < N; i += 1000) {
-      await Promise.all(
-        Array.from({ length: Math.min(1000, N - i) }, () =>
-          filler.start('noop', null, { collection: '/operations' }),
-        ),
-      );
-    }
+    const db = new Database(join(dir, 'engine.db'));
+    db.prepare(
+      `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?)
+       ${fill} SELECT '', 'operations', 'noop-' || n, 'longRunningOperation', 0, ?, ?, '{}', 'noop', 1, ? FROM g`,
+    ).run(N, now7(), now7(), Date.now());
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
   }
   await filler.close();
 
-  // The clock stops when the database says all N succeeded: counted once every handler has been called,
-  // then every millisecond (so the count never competes with the run itself).
+  // Without a window the clock stops when the database says all N succeeded: counted once every handler
+  // has been called, then every millisecond (so the count never competes with the run itself).
   let calls = 0;
   let allCalled: () => void = () => {};
   const called = new Promise<void>((r) => (allCalled = r));
@@ -127,19 +170,38 @@ async function longrun(kind: 'sqlite' | 'postgres'): Promise<Result> {
     await counting(ctx);
     if (++calls === N) allCalled();
   };
-  const node = await makeNode(true);
-  const done = async () => {
-    await called;
-    const succeeded: FilterNode = { op: 'eq', field: 'status', value: 2 };
-    while ((await node.store.count('', 'operations', succeeded)) < N) await sleep(1);
-  };
-  const throughput = await timed(done, () => started);
+  let node: Longrun | undefined;
+  const succeeded: FilterNode = { op: 'eq', field: 'status', value: 2 };
+  const backlog = "DELETE FROM operations WHERE tenant_id = '' AND scope = 'operations' AND status = 0";
+  const throughput = await timed({
+    begin: async () => {
+      node = await makeNode(true);
+    },
+    started: () => started,
+    done: async () => {
+      if (WINDOW_MS === 0) await called;
+      return node!.store.count('', 'operations', succeeded);
+    },
+    drop: async () => {
+      if (kind === 'postgres') {
+        const pool = (node!.store as unknown as { pool: pg.Pool }).pool;
+        await pool.query(backlog);
+        // The deleted rows' dead index entries would otherwise slow the latency run's claims.
+        return pool.query('VACUUM ANALYZE operations');
+      }
+      // A connection of its own: the store's writes go through its group commit.
+      const db = new Database(join(dir, 'engine.db'));
+      db.pragma('busy_timeout = 5000');
+      db.prepare(backlog).run();
+      db.close();
+    },
+  });
   const lat = await steadyLatency(
     LATENCY_SAMPLES,
-    (t) => node.start('noop', { t }, { collection: '/sites/latency/operations' }),
+    (t) => node!.start('noop', { t }, { collection: '/sites/latency/operations' }),
     latencies,
   );
-  await node.close();
+  await node!.close();
   rmSync(dir, { recursive: true, force: true });
   return {
     ...throughput,
@@ -182,8 +244,8 @@ async function graphileWorker(best = false): Promise<Result> {
   const left = async () =>
     Number((await client.query('SELECT count(*) AS n FROM graphile_worker._private_jobs')).rows[0].n);
   let runner: Awaited<ReturnType<typeof run>> | undefined;
-  const throughput = await timed(
-    async () => {
+  const throughput = await timed({
+    begin: async () => {
       runner = await run({
         connectionString: pgUrl,
         concurrency: CONCURRENCY,
@@ -197,11 +259,17 @@ async function graphileWorker(best = false): Promise<Result> {
           },
         },
       });
-      // As queue-anchors.md: a separate connection polls every ~1 ms until the job table is empty.
-      while ((await left()) > 0) await sleep(1);
     },
-    () => started,
-  );
+    started: () => started,
+    // As queue-anchors.md: a separate connection counts what is left in the job table.
+    done: async () => N - (await left()),
+    // Jobs already fetched into the local queue are locked: they run to the end. Then VACUUM, as for
+    // longrun: dead index entries would slow the latency run.
+    drop: async () => {
+      await client.query('DELETE FROM graphile_worker._private_jobs WHERE locked_at IS NULL');
+      await client.query('VACUUM ANALYZE graphile_worker._private_jobs');
+    },
+  });
   const lat = await steadyLatency(LATENCY_SAMPLES, (t) => utils.addJob('noop', { t }), latencies);
   await runner!.stop();
   await utils.release();
@@ -245,8 +313,8 @@ async function pgBoss(): Promise<Result> {
         )
       ).rows[0].n,
     );
-  const throughput = await timed(
-    async () => {
+  const throughput = await timed({
+    begin: async () => {
       await boss.work(
         'noop',
         { localConcurrency: CONCURRENCY, batchSize: 1, burstWhenReadyExceeds: 1 },
@@ -254,10 +322,16 @@ async function pgBoss(): Promise<Result> {
           started ??= now();
         },
       );
-      while ((await left()) > 0) await sleep(1);
     },
-    () => started,
-  );
+    started: () => started,
+    done: async () => N - (await left()),
+    // This instance stops next and the latency run uses a queue of its own; the backlog is deleted anyway,
+    // and vacuumed as for the others, so no maintenance pass of pg-boss's works through it.
+    drop: async () => {
+      await client.query("DELETE FROM pgboss.job WHERE name = 'noop' AND state = 'created'");
+      await client.query('VACUUM ANALYZE pgboss.job');
+    },
+  });
   await boss.stop({ graceful: false });
 
   // Latency: LISTEN/NOTIFY on (instance useListenNotify + queue notify), as queue-anchors.md measured it.

@@ -1,13 +1,17 @@
 /**
- * `npm run bench` (full) and `npm run bench -- --quick` (the same scenarios, short): every measurement runs
- * side by side with its baseline in the same run, on the same machine, and is reported as a ratio, so a
- * noisy shared machine still compares fairly. HTTP servers under test run in processes of their own
- * (bench/target.ts) and autocannon drives them from this one, alternating between longrun and its
- * baseline round by round. Writes bench/out/latest.json; docs/BENCHMARKS.md explains every row.
+ * `npm run bench` (full, about 20 minutes) and `npm run bench -- --quick` (the same scenarios measured the
+ * same way, fewer rounds, under 90 s): every measurement runs side by side with its baseline in the same
+ * run, on the same machine, and is reported as a ratio, so a noisy shared machine still compares fairly.
+ * HTTP servers under test run in processes of their own (bench/target.ts) and autocannon drives them from
+ * this one, alternating between longrun and its baselines in 1 s rounds, after warm-ups (`warm`,
+ * `alternate`); each HTTP row also gives the CPU each server's process spent per request. The engine's
+ * rate is the steady rate over a window after a warm-up (bench/engine.ts). Writes bench/out/latest.json
+ * and bench/out/latest.svg; docs/BENCHMARKS.md explains every row.
  *
  * Options: --quick; --only <regexp> (run the scenario groups whose name matches: http, engine, wait,
  * scale); --profile (servers and engine runs write V8 CPU profiles to bench/out/profiles/); --no-postgres
  * (SQLite only; the PostgreSQL rows say why they were skipped, as they do when PostgreSQL is missing).
+ * BENCH_TRACE=1 prints when each step starts (where a run's time goes).
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -19,6 +23,7 @@ import { createDatabase, startPostgres, type TestPostgres } from '../test/suppor
 import type { BareResponse } from './target.js';
 import { BENCH_SECRET } from './seed.js';
 import { renderChart } from './chart.js';
+import { cpuSeconds } from './proc.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -28,22 +33,26 @@ const only = onlyIndex >= 0 ? new RegExp(argv[onlyIndex + 1]) : undefined;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const outDir = `${here}out`;
 
+// Quick and full measure the same way (the same warm-ups, the same round length, the same engine window
+// after the same warm-up) and differ only in how many rounds they average, so their ratios agree.
 const CONFIG = quick
   ? {
       rounds: 1,
-      seconds: 0.5,
-      engineOps: 2_000,
+      seconds: 1,
+      engineOps: 20_000,
+      engineWindowSeconds: 1.5,
       engineRounds: 1,
-      latencySamples: 200,
+      latencySamples: 100,
       waitSamples: 20,
       pollSamples: 10,
-      scaleOps: 1_000_000,
+      scaleOps: 100_000,
       scaleStores: ['sqlite'] as Store[],
     }
   : {
-      rounds: 5,
-      seconds: 3,
-      engineOps: 20_000,
+      rounds: 10,
+      seconds: 1,
+      engineOps: 60_000,
+      engineWindowSeconds: 6,
       engineRounds: 2,
       latencySamples: 2_200,
       waitSamples: 200,
@@ -53,10 +62,13 @@ const CONFIG = quick
     };
 const BASE_OPS = 10_000;
 const stamp = Date.now();
+const begun = performance.now();
 /** A database name not used before in this run. */
 let databases = 0;
 const fresh = (name: string) => `${name.replace(/\W/g, '_')}_${stamp}_${++databases}`;
 const CONNECTIONS = 50;
+/** The unmeasured round of each scenario's own load that every server gets before it is measured. */
+const SCENARIO_WARM_SECONDS = 0.3;
 
 type Store = 'sqlite' | 'postgres';
 
@@ -72,6 +84,13 @@ interface Scenario {
   ratio: number | null;
   baselineP50Ms?: number | null;
   baselineP99Ms?: number | null;
+  /**
+   * HTTP rows: µs of CPU each server's own process spent per request, and baseline ÷ ours: the measure
+   * this shared machine's noise moves least (the rate's ratio moves with whatever else runs meanwhile).
+   */
+  cpuUsPerRequest?: number | null;
+  baselineCpuUsPerRequest?: number | null;
+  cpuRatio?: number | null;
   note?: string;
   skipped?: string;
 }
@@ -88,7 +107,7 @@ function push(s: Scenario): void {
   }
   const fmt = (v: number | null | undefined) => (v === null || v === undefined ? '-' : String(v));
   console.log(
-    `${s.name.padEnd(34)} ${s.store.padEnd(9)} ${fmt(s.opsPerSec).padStart(7)}/s p50 ${fmt(s.p50Ms)} p99 ${fmt(s.p99Ms)} ms | ${s.baseline}: ${fmt(s.baselineOpsPerSec)}/s${s.baselineP50Ms !== undefined ? ` p50 ${fmt(s.baselineP50Ms)} p99 ${fmt(s.baselineP99Ms)} ms` : ''} | ratio ${fmt(s.ratio)}`,
+    `${s.name.padEnd(34)} ${s.store.padEnd(9)} ${fmt(s.opsPerSec).padStart(7)}/s p50 ${fmt(s.p50Ms)} p99 ${fmt(s.p99Ms)} ms | ${s.baseline}: ${fmt(s.baselineOpsPerSec)}/s${s.baselineP50Ms !== undefined ? ` p50 ${fmt(s.baselineP50Ms)} p99 ${fmt(s.baselineP99Ms)} ms` : ''} | ratio ${fmt(s.ratio)}${s.cpuRatio !== undefined ? ` (CPU ${fmt(s.cpuUsPerRequest)} vs ${fmt(s.baselineCpuUsPerRequest)} µs/request: ${fmt(s.cpuRatio)})` : ''}`,
   );
 }
 
@@ -132,6 +151,11 @@ async function start<T>(label: string, script: string, args: string[]): Promise<
   const first = await Promise.race([lines.next(), exited]);
   if (first.done) throw new Error(`${script} ended without output`);
   return { child, info: JSON.parse(first.value) as T, lines };
+}
+
+/** The Server a child process is: its port, its token if it has one, its pid. */
+function server(c: Child<{ port: number; token?: string }>): Server {
+  return { port: c.info.port, token: c.info.token, pid: c.child.pid };
 }
 
 async function stop(c: Child<unknown>): Promise<void> {
@@ -181,17 +205,37 @@ interface Measured {
   p50: number[];
   p99: number[];
   errors: number;
+  /** CPU the server's own process spent in the measured rounds (its database server's not included). */
+  cpuSeconds: number;
 }
-const emptyMeasure = (): Measured => ({ requests: 0, seconds: 0, p50: [], p99: [], errors: 0 });
+const emptyMeasure = (): Measured => ({
+  requests: 0,
+  seconds: 0,
+  p50: [],
+  p99: [],
+  errors: 0,
+  cpuSeconds: 0,
+});
+
+/** A server under load: where it listens, the token it wants, and its process (for its CPU). */
+interface Server {
+  port: number;
+  token?: string;
+  pid?: number;
+}
+
+const trace = process.env.BENCH_TRACE
+  ? (what: string) => console.log(`  [${((performance.now() - begun) / 1000).toFixed(1)} s] ${what}`)
+  : () => {};
 
 async function cannon(
-  port: number,
-  token: string | undefined,
+  { port, token, pid }: Server,
   load: Load,
   into: Measured,
   seconds = CONFIG.seconds,
 ): Promise<void> {
   let n = 0;
+  const cpuBefore = pid ? cpuSeconds(pid) : Number.NaN;
   const headers = {
     'content-type': 'application/json',
     ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -228,20 +272,21 @@ async function cannon(
   into.p50.push(result.latency.p50);
   into.p99.push(result.latency.p99);
   into.errors += result.errors + result.non2xx;
+  into.cpuSeconds += pid ? cpuSeconds(pid) - cpuBefore : Number.NaN;
 }
 
 /**
- * Unmeasured rounds until the server is at its steady state (two rounds in a row within 5 % of each other,
- * at most 20 rounds), so no measured round pays for the JIT's warm-up: without it, quick runs measured a
- * third of what full runs did.
+ * Unmeasured rounds towards the server's steady state: 0.5 s rounds until two in a row agree within 5 %,
+ * at most three. Each scenario then adds a warm-up round of its own load (`alternate`), which is what the
+ * measured rounds need most: a longer search for agreement here mostly measured this machine's noise. Without it, quick runs measured the JIT's warm-up.
  */
-async function warm(port: number, token?: string, path = '/v1.0/operations/bench-1'): Promise<void> {
+async function warm(server: Server, path = '/v1.0/operations/bench-1'): Promise<void> {
   let previous = 0;
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 3; i++) {
     const m = emptyMeasure();
-    await cannon(port, token, { path }, m, 0.5);
+    await cannon(server, { path }, m, 0.5);
     const current = rate(m);
-    if (previous > 0 && Math.abs(current - previous) <= 0.05 * Math.max(current, previous)) return;
+    if (i >= 1 && Math.abs(current - previous) <= 0.05 * Math.max(current, previous)) return;
     previous = current;
   }
 }
@@ -249,14 +294,19 @@ async function warm(port: number, token?: string, path = '/v1.0/operations/bench
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const rate = (m: Measured) => m.requests / m.seconds;
 
-/** Runs the load against each server in turn, round by round (the order rotating); one measure each. */
-async function alternate(servers: { port: number; token?: string }[], load: Load): Promise<Measured[]> {
+/**
+ * Runs the load against each server in turn, round by round (the order rotating); one measure each. Each
+ * server first gets one unmeasured round of this very load: the GET warm-up leaves the PATCH and start
+ * paths cold, and a cold path in the first measured round was most of what quick runs got wrong.
+ */
+async function alternate(servers: Server[], load: Load): Promise<Measured[]> {
+  for (const s of servers) await cannon(s, load, emptyMeasure(), SCENARIO_WARM_SECONDS);
   const measures = servers.map(emptyMeasure);
   for (let r = 0; r < CONFIG.rounds; r++) {
     // Rotate the order every round, so no server always runs right after the same other one.
     for (let k = 0; k < servers.length; k++) {
       const i = (k + r) % servers.length;
-      await cannon(servers[i].port, servers[i].token, load, measures[i]);
+      await cannon(servers[i], load, measures[i]);
     }
   }
   return measures;
@@ -342,6 +392,8 @@ function httpLoads(ids: string[]): { name: string; load: Load; note?: string }[]
   ];
 }
 
+const cpuPerRequest = (m: Measured) => (m.cpuSeconds * 1e6) / m.requests;
+
 /** A row measured against the bare node:http server that answered the same bytes. */
 function againstBare(name: string, store: string, m: Measured, base: Measured, note: string) {
   return {
@@ -355,6 +407,9 @@ function againstBare(name: string, store: string, m: Measured, base: Measured, n
     baselineP50Ms: median(base.p50),
     baselineP99Ms: median(base.p99),
     ratio: round(rate(m) / rate(base), 3),
+    cpuUsPerRequest: round(cpuPerRequest(m), 1),
+    baselineCpuUsPerRequest: round(cpuPerRequest(base), 1),
+    cpuRatio: round(cpuPerRequest(base) / cpuPerRequest(m), 3),
     note,
   };
 }
@@ -365,7 +420,9 @@ async function httpScenarios(
   fastify: Child<{ port: number }> | undefined,
   pgUrl?: string,
 ): Promise<void> {
+  trace(`http ${store}: starting`);
   const t = await startTarget(`http-${store}`, store, BASE_OPS, pgUrl);
+  trace(`http ${store}: target up`);
   const floor = await start<{ port: number }>(`floor-${store}`, 'target.ts', [
     'floor',
     store,
@@ -373,9 +430,12 @@ async function httpScenarios(
     BENCH_SECRET,
   ]);
   try {
-    await warm(t.info.port, t.info.token);
-    await warm(floor.info.port, t.info.token);
+    trace(`http ${store}: floor up`);
+    await warm(server(t));
+    await warm({ ...server(floor), token: t.info.token });
+    trace(`http ${store}: warmed`);
     for (const { name, load, note } of httpLoads(t.info.ids)) {
+      trace(`http ${store}: ${name}`);
       const response = await capture(t.info.port, t.info.token, load);
       await setBare(bare, response);
       // The GET on SQLite also runs against bare Fastify: how far the framework alone gets.
@@ -384,10 +444,10 @@ async function httpScenarios(
       const withFloor = FLOOR_SCENARIOS.has(name);
       const [ours, base, ...others] = await alternate(
         [
-          { port: t.info.port, token: t.info.token },
-          { port: bare.info.port },
-          ...(withFloor ? [{ port: floor.info.port, token: t.info.token }] : []),
-          ...(reference ? [{ port: reference.info.port }] : []),
+          server(t),
+          server(bare),
+          ...(withFloor ? [{ ...server(floor), token: t.info.token }] : []),
+          ...(reference ? [server(reference)] : []),
         ],
         load,
       );
@@ -439,7 +499,7 @@ interface EngineResult {
 
 async function engineScenarios(database: TestPostgres | undefined, pgSkip: string | undefined) {
   const ops = CONFIG.engineOps;
-  const name = `Engine, ${ops.toLocaleString('en')} no-op ops`;
+  const name = 'Engine, no-op operations';
   const peers = [
     { system: 'graphile-worker', label: 'graphile-worker 0.18', module: 'graphile-worker' },
     { system: 'pg-boss', label: 'pg-boss 12.38', module: 'pg-boss' },
@@ -449,6 +509,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
       module: 'graphile-worker',
     },
   ];
+  const window = `rate over ${CONFIG.engineWindowSeconds} s after a 0.5 s warm-up, ${ops.toLocaleString('en')} queued`;
   const runs: Record<string, EngineResult[]> = {};
   const skips: Record<string, string> = {};
   for (const p of peers) {
@@ -461,6 +522,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
   const once = async (system: string) => {
     if (system !== 'longrun-sqlite' && (pgSkip || !database)) return;
     if (skips[system]) return;
+    trace(`engine: ${system}`);
     const url = system === 'longrun-sqlite' ? '' : await createDatabase(database!.url, fresh(system));
     try {
       const r = await runJson<EngineResult>(`engine-${system}`, 'engine.ts', [
@@ -468,6 +530,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
         String(ops),
         String(CONFIG.latencySamples),
         url,
+        String(CONFIG.engineWindowSeconds),
       ]);
       (runs[system] ??= []).push(r);
       console.log(
@@ -525,7 +588,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
       baselineP50Ms: round(b.p50Ms),
       baselineP99Ms: round(b.p99Ms),
       ratio: round(o.opsPerSec / b.opsPerSec, 3),
-      note: `latency = create→start at 200/s; longrun: ${describe(o)}. ${peer.label}: ${describe(b)}`,
+      note: `${window}; latency = create→start at 200/s; longrun: ${describe(o)}. ${peer.label}: ${describe(b)}`,
     });
   };
   row('postgres', 'longrun-postgres', peers[0]);
@@ -544,7 +607,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
       baseline: 'target: 10,000 ops/s',
       baselineOpsPerSec: 10_000,
       ratio: round(sqlite.opsPerSec / 10_000, 3),
-      note: `latency = create→start at 200/s; longrun: ${describe(sqlite)}`,
+      note: `${window}; latency = create→start at 200/s; longrun: ${describe(sqlite)}`,
     });
   }
 }
@@ -554,7 +617,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
 
 async function scaleScenario(store: Store, database: TestPostgres | undefined, pgSkip?: string) {
   const big = CONFIG.scaleOps;
-  const label = `${big / 1e6}M`;
+  const label = big >= 1e6 ? `${big / 1e6}M` : `${big / 1e3}k`;
   if (store === 'postgres' && (pgSkip || !database)) {
     for (const what of ['GET', 'List'])
       push({
@@ -575,9 +638,11 @@ async function scaleScenario(store: Store, database: TestPostgres | undefined, p
   const small = await startTarget(`scale-${store}-10k`, store, BASE_OPS, await url('scale_small'));
   let large: Target | undefined;
   try {
+    trace('scale: small up');
     large = await startTarget(`scale-${store}-${label}`, store, big, await url('scale_large'));
-    await warm(small.info.port, small.info.token);
-    await warm(large.info.port, large.info.token);
+    trace('scale: large up');
+    await warm(server(small));
+    await warm(server(large));
     const smallMemory = memoryMiB(small.child.pid!);
     for (const [what, load] of [
       // The middle of the table: as far from the cached edges as a read gets.
@@ -588,10 +653,7 @@ async function scaleScenario(store: Store, database: TestPostgres | undefined, p
       const ours = emptyMeasure();
       const base = emptyMeasure();
       for (let r = 0; r < CONFIG.rounds; r++) {
-        const pair = [
-          () => cannon(large!.info.port, large!.info.token, load, ours),
-          () => cannon(small.info.port, small.info.token, smallLoad, base),
-        ];
+        const pair = [() => cannon(server(large!), load, ours), () => cannon(server(small), smallLoad, base)];
         if (r % 2) pair.reverse();
         for (const f of pair) await f();
       }
@@ -618,7 +680,6 @@ async function scaleScenario(store: Store, database: TestPostgres | undefined, p
 
 // ---------------------------------------------------------------------------------------------------------
 
-const begun = performance.now();
 const startLoad = loadavg()[0];
 console.log(
   `longrun bench (${quick ? 'quick' : 'full'}) on ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, load ${startLoad.toFixed(2)}\n`,
@@ -652,10 +713,13 @@ if (database) {
 try {
   await phase('http', async () => {
     const bare = await start<{ port: number }>('bare', 'target.ts', ['bare']);
-    const fastify = await start<{ port: number }>('fastify', 'target.ts', ['fastify']);
+    // The bare Fastify reference only in full runs: it is no target, and quick runs have 90 s.
+    const fastify = quick ? undefined : await start<{ port: number }>('fastify', 'target.ts', ['fastify']);
     try {
-      await warm(bare.info.port);
-      await warm(fastify.info.port);
+      trace('bare servers up');
+      await warm(server(bare));
+      if (fastify) await warm(server(fastify));
+      trace('bare servers warmed');
       await httpScenarios('sqlite', bare, fastify);
       if (pgSkip || !database) {
         for (const { name } of httpLoads([]))
@@ -675,7 +739,7 @@ try {
       }
     } finally {
       await stop(bare);
-      await stop(fastify);
+      if (fastify) await stop(fastify);
     }
   });
   await phase('engine', () => engineScenarios(database, pgSkip));
@@ -731,7 +795,7 @@ writeFileSync(
 // The table, once more, in one piece.
 const fmt = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toLocaleString('en'));
 console.log(
-  `\n${'scenario'.padEnd(34)} ${'store'.padEnd(9)} ${'ops/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  ${'baseline'.padEnd(38)} ${'ops/s'.padStart(8)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'ratio'.padStart(7)}`,
+  `\n${'scenario'.padEnd(34)} ${'store'.padEnd(9)} ${'ops/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  ${'baseline'.padEnd(38)} ${'ops/s'.padStart(8)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'ratio'.padStart(7)} ${'CPU'.padStart(6)}`,
 );
 for (const s of scenarios) {
   if (s.skipped) {
@@ -739,7 +803,7 @@ for (const s of scenarios) {
     continue;
   }
   console.log(
-    `${s.name.padEnd(34)} ${s.store.padEnd(9)} ${fmt(s.opsPerSec).padStart(8)} ${fmt(s.p50Ms).padStart(7)} ${fmt(s.p99Ms).padStart(7)}  ${s.baseline.slice(0, 38).padEnd(38)} ${fmt(s.baselineOpsPerSec).padStart(8)} ${fmt(s.baselineP50Ms).padStart(6)} ${fmt(s.baselineP99Ms).padStart(6)} ${fmt(s.ratio).padStart(7)}`,
+    `${s.name.padEnd(34)} ${s.store.padEnd(9)} ${fmt(s.opsPerSec).padStart(8)} ${fmt(s.p50Ms).padStart(7)} ${fmt(s.p99Ms).padStart(7)}  ${s.baseline.slice(0, 38).padEnd(38)} ${fmt(s.baselineOpsPerSec).padStart(8)} ${fmt(s.baselineP50Ms).padStart(6)} ${fmt(s.baselineP99Ms).padStart(6)} ${fmt(s.ratio).padStart(7)} ${fmt(s.cpuRatio).padStart(6)}`,
   );
 }
 console.log(
