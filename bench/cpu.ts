@@ -8,7 +8,7 @@
  *   --repo DIR: a checkout whose bench/target.ts and src/ are measured (default: this one); give two to
  *   compare them. Rounds alternate between the checkouts (A B A B ...) so drift hits both alike.
  * SQLite only; Linux only (/proc). Prints µs of server CPU per request, per scenario and checkout, the
- * median over rounds, and the ratio of each checkout to the first; for GET and PATCH also the floor server
+ * median over rounds, and the ratio of each checkout to the first; for GET, PATCH and start also the floor server
  * of bench/target.ts (the unavoidable work: cached jose, one statement, JSON.stringify) on the same file.
  */
 import autocannon from 'autocannon';
@@ -41,7 +41,7 @@ interface Scenario {
   method: 'GET' | 'PATCH' | 'POST';
   path: (ids: string[], n: number) => string;
   body?: (n: number) => string;
-  /** Whether the floor server does this work too (GET and PATCH). */
+  /** Whether the floor server does this work too (GET, PATCH and start). */
   floor?: boolean;
 }
 
@@ -71,6 +71,7 @@ const SCENARIOS: Scenario[] = [
     method: 'POST',
     path: () => '/v1.0/sites/bench/contentTypes/addCopyFromContentTypeHub',
     body: (n) => JSON.stringify({ contentTypeId: `0x0101${process.pid.toString(16)}${n + 2}` }),
+    floor: true,
   },
 ];
 

@@ -13,11 +13,13 @@
  * - `target.ts floor <sqlite|postgres> <db file or url> <secret>`: the unavoidable work and nothing else, as a
  *   careful hand-written server would do it: bare `node:http`, the HS256 token verified with jose once and
  *   then found in a Map by its text, one prepared statement (better-sqlite3) or one named query (pg) to
- *   read the row (GET) or update it (PATCH), and `JSON.stringify` of the row. Prints { port } when ready.
+ *   read the row (GET), update it (PATCH) or insert it (POST: a start action, answered 202 with Location),
+ *   and `JSON.stringify` of the row. Prints { port } when ready.
  *
  * All exit on SIGTERM (through process.exit, so `node --cpu-prof` writes its profile).
  */
 import Fastify from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -132,6 +134,10 @@ async function startFloor(store: 'sqlite' | 'postgres', db: string, secret: stri
     'id, type, status, created_at, last_action_at, resource_location, status_detail, props, version, seq';
   let read: (tenant: string, id: string) => Promise<unknown>;
   let update: (tenant: string, id: string, detail: string) => Promise<unknown>;
+  /** A start action's one unavoidable write: the new operation's row, committed. */
+  let insert: (tenant: string, id: string, input: string) => Promise<unknown>;
+  const INSERT_COLUMNS = `tenant_id, scope, id, type, status, created_at, last_action_at, props, handler, input,
+    max_attempts, run_at`;
   if (store === 'sqlite') {
     const { default: Database } = await import('better-sqlite3');
     const conn = new Database(db);
@@ -145,8 +151,16 @@ async function startFloor(store: 'sqlite' | 'postgres', db: string, secret: stri
       `UPDATE operations SET status_detail = ?, last_action_at = ?, version = version + 1
        WHERE tenant_id = ? AND scope = 'operations' AND id = ? RETURNING ${COLUMNS}`,
     );
+    const add = conn.prepare(
+      `INSERT INTO operations (${INSERT_COLUMNS}) VALUES (?, 'sites/bench/operations', ?,
+         'longRunningOperation', 0, ?, ?, '{}', 'floor', ?, 1, ?) RETURNING ${COLUMNS}`,
+    );
     read = async (tenant, id) => get.get(tenant, id);
     update = async (tenant, id, detail) => set.get(detail, now(), tenant, id);
+    insert = async (tenant, id, input) => {
+      const at = now();
+      return add.get(tenant, id, at, at, input, Date.now());
+    };
   } else {
     const { default: pg } = await import('pg');
     const pool = new pg.Pool({ connectionString: db, max: 10 });
@@ -167,6 +181,17 @@ async function startFloor(store: 'sqlite' | 'postgres', db: string, secret: stri
           values: [detail, now(), tenant, id],
         })
       ).rows[0];
+    insert = async (tenant, id, input) => {
+      const at = now();
+      return (
+        await pool.query({
+          name: 'floor_start',
+          text: `INSERT INTO operations (${INSERT_COLUMNS}) VALUES ($1, 'sites/bench/operations', $2,
+                   'longRunningOperation', 0, $3, $3, '{}', 'floor', $4, 1, $5) RETURNING ${COLUMNS}`,
+          values: [tenant, id, at, input, Date.now()],
+        })
+      ).rows[0];
+    };
   }
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -174,8 +199,22 @@ async function startFloor(store: 'sqlite' | 'postgres', db: string, secret: stri
     req.on('end', async () => {
       try {
         const claims = await claimsOf(req.headers.authorization);
-        const id = decodeURIComponent((req.url ?? '').split('?')[0].split('/').pop() ?? '');
         const tenant = String(claims.tid);
+        if (req.method === 'POST') {
+          // A start action: the body checked for its one required property, one row inserted, 202 with
+          // the new operation's address (a random id, as longrun's).
+          const input = JSON.parse(Buffer.concat(chunks).toString()) as { contentTypeId?: unknown };
+          if (typeof input.contentTypeId !== 'string') throw new Error('contentTypeId');
+          const created = randomUUID();
+          await insert(tenant, created, JSON.stringify(input));
+          res.writeHead(202, {
+            location: `http://127.0.0.1/v1.0/sites/bench/operations/${created}`,
+            'content-length': 0,
+          });
+          res.end();
+          return;
+        }
+        const id = decodeURIComponent((req.url ?? '').split('?')[0].split('/').pop() ?? '');
         const row =
           req.method === 'PATCH'
             ? await update(
