@@ -33,14 +33,14 @@ const only = onlyIndex >= 0 ? new RegExp(argv[onlyIndex + 1]) : undefined;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const outDir = `${here}out`;
 
-// Quick and full measure the same way (the same warm-ups, the same round length, the same engine window
-// after the same warm-up) and differ only in how many rounds they average, so their ratios agree.
+// Quick and full measure the same way (the same warm-ups, the same round length, the engine's rate over a
+// window after the same warm-up) and differ in how many rounds they average (and the engine's window).
 const CONFIG = quick
   ? {
       rounds: 1,
       seconds: 1,
       engineOps: 20_000,
-      engineWindowSeconds: 1.5,
+      engineWindowSeconds: 1,
       engineRounds: 1,
       latencySamples: 100,
       waitSamples: 20,
@@ -252,8 +252,9 @@ async function cannon(
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
     duration: seconds,
-    // autocannon checks for the end of the run at every sample: sample often, so 0.5 s runs take 0.5 s.
-    sampleInt: 250,
+    // autocannon checks for the end of the run at every sample: sample often, so a 1 s round takes 1 s,
+    // not up to a sample interval more (56 rounds in a quick run).
+    sampleInt: 100,
     requests: [
       {
         method: (load.method ?? 'GET') as 'GET',
@@ -281,12 +282,12 @@ async function cannon(
 
 /**
  * Unmeasured rounds towards the server's steady state: 0.5 s rounds until two in a row agree within 5 %,
- * at most three. Each scenario then adds a warm-up round of its own load (`alternate`), which is what the
+ * at most three (two in quick runs, to stay under 90 s). Each scenario then adds a warm-up round of its own load (`alternate`), which is what the
  * measured rounds need most: a longer search for agreement here mostly measured this machine's noise. Without it, quick runs measured the JIT's warm-up.
  */
 async function warm(server: Server, path = '/v1.0/operations/bench-1'): Promise<void> {
   let previous = 0;
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < (quick ? 2 : 3); i++) {
     const m = emptyMeasure();
     await cannon(server, { path }, m, 0.5);
     const current = rate(m);
