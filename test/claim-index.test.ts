@@ -119,6 +119,7 @@ interface PlanNode {
   'Node Type': string;
   'Index Name'?: string;
   'Index Cond'?: string;
+  'Relation Name'?: string;
   Plans?: PlanNode[];
 }
 
@@ -171,7 +172,22 @@ describe('PostgreSQL: claims search the due index by handler', () => {
       const freed = release.find(
         (p) => p['Index Name'] === 'operations_due_handler' && p['Index Cond']?.includes('run_at >'),
       );
-      expect(freed?.['Index Cond']).toMatch(/\(handler = .*\) AND \(run_at > /);
+      // Each handler's range run_at > now. PostgreSQL 18 may instead search that same index with a skip
+      // scan (its Index Cond then names run_at only), which visits each handler's range as well.
+      const cond = freed?.['Index Cond'] ?? '';
+      const serverVersion = Number(
+        (await client.query<{ server_version_num: string }>('SHOW server_version_num')).rows[0]
+          .server_version_num,
+      );
+      const perHandler = /\(handler = .*\) AND \(run_at > /.test(cond);
+      const skipScan = serverVersion >= 180000 && /^\(run_at > [^)]*\)$/.test(cond);
+      expect(perHandler || skipScan, `lease release Index Cond on PostgreSQL ${serverVersion}: ${cond}`).toBe(
+        true,
+      );
+      // (The workers table and the catalogs it joins are small and read whole; operations never is.)
+      expect(release.some((p) => p['Node Type'] === 'Seq Scan' && p['Relation Name'] === 'operations')).toBe(
+        false,
+      );
 
       const got = await store.claim({ workerId: 'w', limit: 3, leaseMs: 60_000, handlers: ['mine'] });
       expect(got.map((r) => r.id)).toEqual(['m1', 'm2', 'm3']);
