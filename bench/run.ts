@@ -714,7 +714,7 @@ if (database) {
   const pg = (await import('pg')).default;
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
-  pgVersion = (await client.query<{ v: string }>('SHOW server_version')).rows[0].v;
+  pgVersion = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0].v;
   await client.end();
 }
 
