@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (full, about 20 minutes) and `npm run bench -- --quick` (the same scenarios measured the
+ * `npm run bench` (full, about 15 minutes) and `npm run bench -- --quick` (the same scenarios measured the
  * same way, fewer rounds, under 90 s): every measurement runs side by side with its baseline in the same
  * run, on the same machine, and is reported as a ratio, so a noisy shared machine still compares fairly.
  * HTTP servers under test run in processes of their own (bench/target.ts) and autocannon drives them from
@@ -282,8 +282,9 @@ async function cannon(
 
 /**
  * Unmeasured rounds towards the server's steady state: 0.5 s rounds until two in a row agree within 5 %,
- * at most three (two in quick runs, to stay under 90 s). Each scenario then adds a warm-up round of its own load (`alternate`), which is what the
- * measured rounds need most: a longer search for agreement here mostly measured this machine's noise. Without it, quick runs measured the JIT's warm-up.
+ * at most three (two in quick runs, to stay under 90 s). Each scenario then adds a warm-up round of its
+ * own load (`alternate`), which is what the measured rounds need most; searching longer for agreement here
+ * mostly measured this machine's noise.
  */
 async function warm(server: Server, path = '/v1.0/operations/bench-1'): Promise<void> {
   let previous = 0;
