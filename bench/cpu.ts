@@ -8,8 +8,9 @@
  *   --repo DIR: a checkout whose bench/target.ts and src/ are measured (default: this one); give two to
  *   compare them. Rounds alternate between the checkouts (A B A B ...) so drift hits both alike.
  * SQLite only; Linux only (/proc). Prints µs of server CPU per request, per scenario and checkout, the
- * median over rounds, and the ratio of each checkout to the first; for GET, PATCH and start also the floor server
- * of bench/target.ts (the unavoidable work: cached jose, one statement, JSON.stringify) on the same file.
+ * median over rounds, and the ratio of each checkout to the first; for GET, PATCH and start also the floor
+ * server of bench/target.ts (the unavoidable work: cached jose, one statement, JSON.stringify) on the same
+ * file.
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
