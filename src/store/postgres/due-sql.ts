@@ -4,18 +4,7 @@
  * What spans all handlers visits them one by one, so no search walks another handler's rows.
  */
 import { STATUS } from '../../model/status.js';
-
-/**
- * CTE body `due_handlers(name)` (needs WITH RECURSIVE): the handler names that have rows in the index,
- * found by a loose index scan, one index search per name (the first name after the one before), however
- * many rows each has. Its last row is NULL.
- */
-export const DUE_HANDLERS_CTE = `due_handlers(name) AS (
-  SELECT min(handler) FROM operations WHERE handler IS NOT NULL AND status < ${STATUS.succeeded}
-  UNION ALL
-  SELECT (SELECT min(handler) FROM operations WHERE handler > d.name AND status < ${STATUS.succeeded})
-    FROM due_handlers d WHERE d.name IS NOT NULL
-)`;
+import { DUE_HANDLERS_CTE } from '../sql/due-handlers.js';
 
 /**
  * The `due` CTE of claim() (parameters: $1 now, $2 limit, and $7 the handler names unless `allHandlers`):

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { now } from '../../model/time.js';
-import { DUE_HANDLERS_CTE } from './due-sql.js';
+import { DUE_HANDLERS_CTE } from '../sql/due-handlers.js';
 import { LIVENESS_LOCK_CLASS } from './migrations.js';
 
 type Query = (text: string, values: unknown[]) => Promise<pg.QueryResult>;

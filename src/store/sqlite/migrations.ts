@@ -147,7 +147,8 @@ CREATE INDEX operations_tenant_terminal ON operations (tenant_id, terminal_at) W
     // handler, each handler's due rows are one range (handler = ? AND run_at <= now); claim() reads one
     // range per handler and merges them. What searched the whole index by run_at (queueStats, a dead
     // worker's leases) now visits the handlers that have due or leased rows, found through the same index
-    // (DUE_HANDLERS_CTE in sqlite-store.ts), and searches each one's range. Same number of indexes as before.
+    // (DUE_HANDLERS_CTE in store/sql/due-handlers.ts), and searches each one's range. Same number of
+    // indexes as before.
     sql: `
 DROP INDEX operations_due;
 CREATE INDEX operations_due_handler ON operations (handler, run_at, seq) WHERE handler IS NOT NULL AND status < 2;

@@ -43,6 +43,7 @@ import { SqlAdminStore } from '../sql/admin-sql.js';
 import { GroupCommit } from './group-commit.js';
 import { rawRecords, type RecordReader } from './raw-record.js';
 import { ReadCache } from './read-cache.js';
+import { DUE_HANDLERS_CTE } from '../sql/due-handlers.js';
 import { provenDead, thisProcess } from './liveness.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteSubscriptions } from './sqlite-subscriptions.js';
@@ -67,18 +68,6 @@ export interface SqliteStoreOptions {
 export const DEFAULT_READ_CACHE_ENTRIES = 10_000;
 
 /**
- * The handler names that have rows in operations_due_handler (due, leased or scheduled), as a CTE
- * `due_handlers(name)`: a loose index scan, one search of that index per name (the first name after the
- * one before), however many rows each has. The last row is NULL.
- */
-export const DUE_HANDLERS_CTE = `WITH RECURSIVE due_handlers(name) AS (
-  SELECT min(handler) FROM operations WHERE handler IS NOT NULL AND status < 2
-  UNION ALL
-  SELECT (SELECT min(handler) FROM operations WHERE handler > due_handlers.name AND status < 2)
-    FROM due_handlers WHERE name IS NOT NULL
-)`;
-
-/**
  * One handler's due operations, oldest first (parameters: handler, now, limit): a search of
  * operations_due_handler on (handler=? AND run_at<?), which never visits another handler's rows.
  */
@@ -86,7 +75,7 @@ export const CLAIM_DUE_SQL = `SELECT seq, tenant_id, scope, id, status, run_at F
   WHERE handler = ? AND status < 2 AND run_at <= ? ORDER BY run_at, seq LIMIT ?`;
 
 /** Due now, over all handlers (parameter: now): each handler's range run_at <= now, counted in the index. */
-export const QUEUE_STATS_SQL = `${DUE_HANDLERS_CTE}
+export const QUEUE_STATS_SQL = `WITH RECURSIVE ${DUE_HANDLERS_CTE}
 SELECT count(*) AS due, min(o.run_at) AS oldest FROM due_handlers h CROSS JOIN operations o
   WHERE o.handler = h.name AND o.status < 2 AND o.run_at <= ?`;
 
@@ -95,7 +84,7 @@ SELECT count(*) AS due, min(o.run_at) AS oldest FROM due_handlers h CROSS JOIN o
  * lease ends, so they lie in each handler's range run_at > now of operations_due_handler (with the retries
  * and scheduled starts still to come): that range is searched per handler, and lease_owner checked there.
  */
-export const RELEASE_LEASES_SQL = `${DUE_HANDLERS_CTE}
+export const RELEASE_LEASES_SQL = `WITH RECURSIVE ${DUE_HANDLERS_CTE}
 UPDATE operations SET run_at = ?, version = version + 1
   WHERE handler IN (SELECT name FROM due_handlers) AND status < 2 AND lease_owner = ? AND run_at > ?`;
 
@@ -447,7 +436,7 @@ export class SqliteStore implements OperationStore {
   /** The handlers with rows in operations_due_handler (for a claim of every handler). */
   private dueHandlers(): string[] {
     const rows = this.stmt(
-      `${DUE_HANDLERS_CTE} SELECT name FROM due_handlers WHERE name IS NOT NULL`,
+      `WITH RECURSIVE ${DUE_HANDLERS_CTE} SELECT name FROM due_handlers WHERE name IS NOT NULL`,
     ).all() as {
       name: string;
     }[];
