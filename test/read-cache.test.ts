@@ -240,6 +240,26 @@ describe('the store option', () => {
     await store.close();
   });
 
+  it("weighs a page's key as well, so long client filters can't hold memory past the budget", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'longrun-rc-'));
+    const store = new SqliteStore({ file: join(dir, 'keys.db'), readCacheEntries: 6 });
+    await store.migrate();
+    const query = (prefix: string) => ({
+      filter: { op: 'startswith' as const, field: 'id', value: prefix },
+      orderBy: [{ field: 'id', dir: 'asc' as const }],
+      top: 2,
+    });
+    // An empty page weighs 1 with a short key: kept.
+    const short = await store.list('t', 'operations', query('x'));
+    expect(await store.list('t', 'operations', query('x'))).toBe(short);
+    // The same empty page behind a 4,000-character filter weighs more than the budget: read each time.
+    const long = 'x'.repeat(4000);
+    const first = await store.list('t', 'operations', query(long));
+    expect(first).toEqual([]);
+    expect(await store.list('t', 'operations', query(long))).not.toBe(first);
+    await store.close();
+  });
+
   it.each([-1, 1.5, Number.NaN, '10'])('readCacheEntries %s is refused, naming the option', (bad) => {
     expect(() => new SqliteStore({ file: ':memory:', readCacheEntries: bad as number })).toThrow(
       /'readCacheEntries' must be a whole number, 0 or more/,

@@ -24,12 +24,13 @@ export class ReadCache<V extends object> {
 
   /**
    * @param maxWeight what the entries may weigh in all (0: no caching)
-   * @param weigh an entry's weight: 1 for a record, the rows for a page of them
+   * @param weigh an entry's weight: 1 for a record, the rows for a page of them (and its key, when the
+   *   key carries what a client sent)
    */
   constructor(
     db: Database.Database,
     private readonly maxWeight: number,
-    private readonly weigh: (value: V) => number = () => 1,
+    private readonly weigh: (value: V, key: string) => number = () => 1,
   ) {
     this.stamp = db
       .prepare<[], [number, number]>('SELECT total_changes(), data_version FROM pragma_data_version')
@@ -50,7 +51,7 @@ export class ReadCache<V extends object> {
     }
     const value = load();
     if (value === undefined) return undefined;
-    const weight = this.weigh(value);
+    const weight = this.weigh(value, key);
     if (weight > this.maxWeight) return value;
     // Emptying when full keeps the bookkeeping to one Map; a full cache refills at the read rate.
     if (this.weight + weight > this.maxWeight) this.clear();

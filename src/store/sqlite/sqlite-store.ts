@@ -66,6 +66,8 @@ export interface SqliteStoreOptions {
 }
 
 export const DEFAULT_READ_CACHE_ENTRIES = 10_000;
+/** About what a cached record holds, in characters: a list page's key weighs one record per this many. */
+const KEY_CHARS_PER_RECORD = 512;
 
 /**
  * One handler's due operations, oldest first (parameters: handler, now, limit): a search of
@@ -136,8 +138,14 @@ export class SqliteStore implements OperationStore {
     this.users = new SqliteUsers(this.db);
     this.writes = new GroupCommit(this.db);
     this.reads = new ReadCache(this.db, cacheEntries);
-    // Pages share the budget's unit: a page of 100 weighs 101 records.
-    this.pages = new ReadCache(this.db, cacheEntries, (page) => page.length + 1);
+    // Pages share the budget's unit: a page of 100 weighs 101 records. Its key holds the client's filter
+    // values, so a long key weighs more too (a record's worth per KEY_CHARS_PER_RECORD): many pages of long,
+    // distinct filters can't hold more memory than the records the budget allows.
+    this.pages = new ReadCache(
+      this.db,
+      cacheEntries,
+      (page, key) => page.length + 1 + Math.floor(key.length / KEY_CHARS_PER_RECORD),
+    );
     this.admin = new SqlAdminStore(
       sqliteDialect,
       async (sql, params) => this.stmt(sql).all(...params) as Record<string, unknown>[],
