@@ -30,6 +30,25 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const OTHER_DUE = 50_000;
 
+/**
+ * After migrating a version-9 database holding due operations a (oldest), b, a2: the old index is gone,
+ * the new one is there, a claim of handler a takes a's in order, and a claim of all takes b.
+ */
+async function expectMigratedAndClaimable(
+  store: SqliteStore | PostgresStore,
+  indexNames: string[],
+  ops: { a: { id: string }; b: { id: string }; a2: { id: string } },
+): Promise<void> {
+  expect(indexNames).toContain('operations_due_handler');
+  expect(indexNames).not.toContain('operations_due');
+  const got = await store.claim({ workerId: 'w', limit: 10, leaseMs: 60_000, handlers: ['a'] });
+  expect(got.map((r) => r.id)).toEqual([ops.a.id, ops.a2.id]);
+  expect(got.every((r) => r.status === STATUS.running)).toBe(true);
+  expect((await store.claim({ workerId: 'w', limit: 10, leaseMs: 60_000 })).map((r) => r.id)).toEqual([
+    ops.b.id,
+  ]);
+}
+
 describe('SQLite: claims search the due index by handler', () => {
   it('each statement over due work is a SEARCH of operations_due_handler with handler=?', async () => {
     const file = join(dir, `plan-${++n}.db`);
@@ -103,14 +122,7 @@ describe('SQLite: claims search the due index by handler', () => {
       }[]
     ).map((r) => r.name);
     indexes.close();
-    expect(names).toContain('operations_due_handler');
-    expect(names).not.toContain('operations_due');
-    const got = await store.claim({ workerId: 'w', limit: 10, leaseMs: 60_000, handlers: ['a'] });
-    expect(got.map((r) => r.id)).toEqual([a.id, a2.id]);
-    expect(got.every((r) => r.status === STATUS.running)).toBe(true);
-    expect((await store.claim({ workerId: 'w', limit: 10, leaseMs: 60_000 })).map((r) => r.id)).toEqual([
-      b.id,
-    ]);
+    await expectMigratedAndClaimable(store, names, { a, b, a2 });
     await store.close();
   });
 });
@@ -218,15 +230,11 @@ describe('PostgreSQL: claims search the due index by handler', () => {
       const { rows } = await client.query<{ indexname: string }>(
         "SELECT indexname FROM pg_indexes WHERE tablename = 'operations'",
       );
-      const names = rows.map((r) => r.indexname);
-      expect(names).toContain('operations_due_handler');
-      expect(names).not.toContain('operations_due');
-      const got = await store.claim({ workerId: 'w', limit: 10, leaseMs: 60_000, handlers: ['a'] });
-      expect(got.map((r) => r.id)).toEqual([a.id, a2.id]);
-      expect(got.every((r) => r.status === STATUS.running)).toBe(true);
-      expect((await store.claim({ workerId: 'w', limit: 10, leaseMs: 60_000 })).map((r) => r.id)).toEqual([
-        b.id,
-      ]);
+      await expectMigratedAndClaimable(
+        store,
+        rows.map((r) => r.indexname),
+        { a, b, a2 },
+      );
     } finally {
       await client.end();
       await store.close();
