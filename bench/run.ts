@@ -3,18 +3,22 @@
  * same way, fewer rounds, under 90 s): every measurement runs side by side with its baseline in the same
  * run, on the same machine, and is reported as a ratio, so a noisy shared machine still compares fairly.
  * HTTP servers under test run in processes of their own (bench/target.ts) and autocannon drives them from
- * this one, alternating between longrun and its baselines in 1 s rounds, after warm-ups (`warm`,
- * `alternate`); each HTTP row also gives the CPU each server's process spent per request. The engine's
+ * this one, alternating between longrun and its baselines in 0.25 s rounds (4 per server and scenario in
+ * quick runs, 40 in full ones), after warm-ups (`warm`, `alternate`); each HTTP row also gives the CPU
+ * each server's process spent per request. The engine's
  * rate is the steady rate over a window after a warm-up (bench/engine.ts). Writes bench/out/latest.json
  * and bench/out/latest.svg; docs/BENCHMARKS.md explains every row.
  *
  * Options: --quick; --only <regexp> (run the scenario groups whose name matches: http, engine, wait,
  * scale); --profile (servers and engine runs write V8 CPU profiles to bench/out/profiles/); --no-postgres
  * (SQLite only; the PostgreSQL rows say why they were skipped, as they do when PostgreSQL is missing).
- * BENCH_TRACE=1 prints when each step starts (where a run's time goes).
+ * For experiments: --scenario <regexp> (HTTP scenarios whose "<store> <name>" matches), --rounds N,
+ * --round-seconds S, --longrun-warm S (longrun's warm-up per scenario).
+ * BENCH_TRACE=1 prints when each step starts (where a run's time goes) and each round's rates.
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -30,15 +34,23 @@ const quick = argv.includes('--quick');
 const profile = argv.includes('--profile');
 const onlyIndex = argv.indexOf('--only');
 const only = onlyIndex >= 0 ? new RegExp(argv[onlyIndex + 1]) : undefined;
+const flag = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const scenarioFilter = flag('--scenario') ? new RegExp(flag('--scenario')!) : undefined;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const outDir = `${here}out`;
 
 // Quick and full measure the same way (the same warm-ups, the same round length, the engine's rate over a
 // window after the same warm-up) and differ in how many rounds they average (and the engine's window).
+// Short rounds, finely alternated: this shared machine's speed wanders on a scale of about a second, so
+// a ratio of two 1 s rounds varied by 20-30 %, while four 0.25 s rounds of each server, interleaved, give
+// a ratio within about 8 % (docs/BENCHMARKS.md, session 6).
 const CONFIG = quick
   ? {
-      rounds: 1,
-      seconds: 1,
+      rounds: 4,
+      seconds: 0.25,
       engineOps: 20_000,
       engineWindowSeconds: 1,
       engineRounds: 1,
@@ -49,8 +61,8 @@ const CONFIG = quick
       scaleStores: ['sqlite'] as Store[],
     }
   : {
-      rounds: 10,
-      seconds: 1,
+      rounds: 40,
+      seconds: 0.25,
       engineOps: 60_000,
       engineWindowSeconds: 6,
       engineRounds: 2,
@@ -60,6 +72,8 @@ const CONFIG = quick
       scaleOps: 10_000_000,
       scaleStores: ['sqlite', 'postgres'] as Store[],
     };
+if (flag('--rounds')) CONFIG.rounds = Number(flag('--rounds'));
+if (flag('--round-seconds')) CONFIG.seconds = Number(flag('--round-seconds'));
 const BASE_OPS = 10_000;
 const stamp = Date.now();
 const begun = performance.now();
@@ -68,9 +82,9 @@ let databases = 0;
 const fresh = (name: string) => `${name.replace(/\W/g, '_')}_${stamp}_${++databases}`;
 const CONNECTIONS = 50;
 /** The unmeasured round of each scenario's own load that every server gets before it is measured. */
-const SCENARIO_WARM_SECONDS = 0.3;
+const SCENARIO_WARM_SECONDS = 0.25;
 /** The same for longrun itself: much more code to compile than the baselines'. */
-const LONGRUN_WARM_SECONDS = 1;
+const LONGRUN_WARM_SECONDS = flag('--longrun-warm') ? Number(flag('--longrun-warm')) : 1;
 
 type Store = 'sqlite' | 'postgres';
 
@@ -226,6 +240,8 @@ interface Server {
   pid?: number;
   /** Its unmeasured round of each scenario's load, when not SCENARIO_WARM_SECONDS. */
   warmSeconds?: number;
+  /** Its own load, where it differs from the others' (the scale rows read a row of their own table). */
+  load?: Load;
 }
 
 const trace = process.env.BENCH_TRACE
@@ -248,13 +264,18 @@ async function cannon(
   const dynamic = typeof load.path === 'function' || typeof load.body === 'function';
   const pathOf = (i: number) => (typeof load.path === 'function' ? load.path(i) : load.path);
   const bodyOf = (i: number) => (typeof load.body === 'function' ? load.body(i) : load.body);
-  const result = await autocannon({
+  // Latency counts requests on established connections: a round opens its 50 connections at once, and the
+  // first request on each waits behind the others' (a burst of 50, 1 % of a 0.25 s round at 20,000/s)
+  // that steady traffic on kept-alive connections never sees.
+  const latencies: number[] = [];
+  const opened = new WeakSet<object>();
+  const instance = autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
     duration: seconds,
-    // autocannon checks for the end of the run at every sample: sample often, so a 1 s round takes 1 s,
-    // not up to a sample interval more (56 rounds in a quick run).
-    sampleInt: 100,
+    // autocannon checks for the end of the run at every sample: sample often, so a 0.25 s round takes
+    // 0.25 s, not up to a sample interval more.
+    sampleInt: 50,
     requests: [
       {
         method: (load.method ?? 'GET') as 'GET',
@@ -271,13 +292,24 @@ async function cannon(
           : {}),
       },
     ],
+  }) as Promise<autocannon.Result> & EventEmitter;
+  instance.on('response', (client: object, status: number, _bytes: number, ms: number) => {
+    if (!opened.has(client)) opened.add(client);
+    else if (status < 300) latencies.push(ms);
   });
+  const result = await instance;
+  latencies.sort((a, b) => a - b);
+  const percentile = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
   into.requests += result.requests.total;
   into.seconds += result.duration;
-  into.p50.push(result.latency.p50);
-  into.p99.push(result.latency.p99);
+  into.p50.push(round(percentile(0.5), 1)!);
+  into.p99.push(round(percentile(0.99), 1)!);
   into.errors += result.errors + result.non2xx;
   into.cpuSeconds += pid ? cpuSeconds(pid) - cpuBefore : Number.NaN;
+  // The requests still in flight when the round ended are still being served: let them finish before the
+  // next server's round, so they don't take its CPU (on PostgreSQL PATCH one operation that is ~50 ms).
+  await new Promise((r) => setTimeout(r, Math.min(2 * percentile(0.5), 50)));
 }
 
 /**
@@ -297,6 +329,15 @@ async function warm(server: Server, path = '/v1.0/operations/bench-1'): Promise<
   }
 }
 
+function add(into: Measured, m: Measured): void {
+  into.requests += m.requests;
+  into.seconds += m.seconds;
+  into.p50.push(...m.p50);
+  into.p99.push(...m.p99);
+  into.errors += m.errors;
+  into.cpuSeconds += m.cpuSeconds;
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const rate = (m: Measured) => m.requests / m.seconds;
 
@@ -304,17 +345,28 @@ const rate = (m: Measured) => m.requests / m.seconds;
  * Runs the load against each server in turn, round by round (the order rotating); one measure each. Each
  * server first gets one unmeasured round of this very load: the GET warm-up leaves the PATCH and start
  * paths cold, and a cold path in the first measured round was most of what quick runs got wrong. longrun
- * gets a longer one (LONGRUN_WARM_SECONDS): its start path was still speeding up after 0.3 s.
+ * gets a longer one (LONGRUN_WARM_SECONDS): its write paths speed up for about a second of their load.
  */
 async function alternate(servers: Server[], load: Load): Promise<Measured[]> {
-  for (const s of servers) await cannon(s, load, emptyMeasure(), s.warmSeconds ?? SCENARIO_WARM_SECONDS);
+  for (const s of servers) {
+    await cannon(s, s.load ?? load, emptyMeasure(), s.warmSeconds ?? SCENARIO_WARM_SECONDS);
+  }
   const measures = servers.map(emptyMeasure);
   for (let r = 0; r < CONFIG.rounds; r++) {
     // Rotate the order every round, so no server always runs right after the same other one.
+    const rates: number[] = [];
+    const cpu: number[] = [];
     for (let k = 0; k < servers.length; k++) {
       const i = (k + r) % servers.length;
-      await cannon(servers[i], load, measures[i]);
+      const m = emptyMeasure();
+      await cannon(servers[i], servers[i].load ?? load, m);
+      add(measures[i], m);
+      rates[i] = Math.round(rate(m));
+      cpu[i] = Math.round(cpuPerRequest(m));
     }
+    trace(
+      `round ${r + 1}: ${rates.join(' ')}/s, ratio ${(rates[0] / rates[1]).toFixed(3)}; CPU ${cpu.join(' ')} µs, ratio ${(cpu[1] / cpu[0]).toFixed(3)}`,
+    );
   }
   return measures;
 }
@@ -435,6 +487,8 @@ async function httpScenarios(
   trace(`http ${store}: starting`);
   const t = await startTarget(`http-${store}`, store, BASE_OPS, pgUrl);
   trace(`http ${store}: target up`);
+  // Its shared code (Fastify, authentication, the store's reads) warm before any scenario's own warm-up.
+  await warm(server(t));
   const floor = await start<{ port: number }>(`floor-${store}`, 'target.ts', [
     'floor',
     store,
@@ -444,6 +498,7 @@ async function httpScenarios(
   try {
     trace(`http ${store}: floor up`);
     for (const { name, load, note } of httpLoads(t.info.ids)) {
+      if (scenarioFilter && !scenarioFilter.test(`${store} ${name}`)) continue;
       trace(`http ${store}: ${name}`);
       const response = await capture(t.info.port, t.info.token, load);
       await setBare(bare, response);
@@ -453,7 +508,8 @@ async function httpScenarios(
       const withFloor = FLOOR_SCENARIOS.has(name);
       const [ours, base, ...others] = await alternate(
         [
-          { ...server(t), warmSeconds: LONGRUN_WARM_SECONDS },
+          // The GET had its warm-up already (`warm` above).
+          { ...server(t), warmSeconds: name === 'GET one operation' ? undefined : LONGRUN_WARM_SECONDS },
           server(bare),
           ...(withFloor ? [{ ...server(floor), token: t.info.token }] : []),
           ...(reference ? [server(reference)] : []),
@@ -650,8 +706,6 @@ async function scaleScenario(store: Store, database: TestPostgres | undefined, p
     trace('scale: small up');
     large = await startTarget(`scale-${store}-${label}`, store, big, await url('scale_large'));
     trace('scale: large up');
-    await warm(server(small));
-    await warm(server(large));
     const smallMemory = memoryMiB(small.child.pid!);
     for (const [what, load] of [
       // The middle of the table: as far from the cached edges as a read gets.
@@ -659,13 +713,13 @@ async function scaleScenario(store: Store, database: TestPostgres | undefined, p
       ['List', { path: LIST }],
     ] as const) {
       const smallLoad = what === 'GET' ? { path: `/v1.0/operations/${small.info.ids[2]}` } : load;
-      const ours = emptyMeasure();
-      const base = emptyMeasure();
-      for (let r = 0; r < CONFIG.rounds; r++) {
-        const pair = [() => cannon(server(large!), load, ours), () => cannon(server(small), smallLoad, base)];
-        if (r % 2) pair.reverse();
-        for (const f of pair) await f();
-      }
+      const [ours, base] = await alternate(
+        [
+          { ...server(large), load, warmSeconds: 0.5 },
+          { ...server(small), load: smallLoad, warmSeconds: 0.5 },
+        ],
+        load,
+      );
       const memory = memoryMiB(large.child.pid!);
       push({
         name: `${what} at ${label} operations`,
