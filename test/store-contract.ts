@@ -1235,26 +1235,27 @@ export function storeContract(
 
     describe('checkpoints', () => {
       it('keeps a checkpoint written with a fenced update, for the next claim, alone or in a group', async () => {
-        const a = await store.insert(dueOp(), CREATED);
-        const b = await store.insert(dueOp(), CREATED);
-        const claimed = await store.claim({ workerId: 'w', limit: 2, leaseMs: 60_000 });
-        expect(claimed.map((r) => r.checkpoint)).toEqual([null, null]);
+        const ops = [];
+        for (let i = 0; i < 6; i++) ops.push(await store.insert(dueOp(), CREATED));
+        const claimed = await store.claim({ workerId: 'w', limit: 6, leaseMs: 60_000 });
+        expect(claimed.map((r) => r.checkpoint)).toEqual(ops.map(() => null));
         const state = { page: 7, cursor: 'abc', nested: { list: [1, 2, 3] }, text: '"quoted"' };
-        // Issued together: PostgreSQL sends them as one statement.
-        const [ra, rb] = await Promise.all(
+        const checkpointOf = (i: number) => (i % 2 === 0 ? { ...state, page: i } : `just a string ${i}`);
+        // Issued together: PostgreSQL sends the first ones at once, alone, and the rest, which arrive while
+        // those are in flight, together as one statement.
+        const results = await Promise.all(
           claimed.map((r, i) =>
             store.update(
               r,
-              { checkpoint: i === 0 ? state : 'just a string' },
+              { checkpoint: checkpointOf(i) },
               { fencingToken: r.fencingToken },
               { actor: 'worker:w', kind: 'progress' },
             ),
           ),
         );
-        expect(ra.ok && rb.ok).toBe(true);
-        const byId = new Map(claimed.map((r, i) => [r.id, i === 0 ? state : 'just a string']));
-        expect((await store.get(a))!.checkpoint).toEqual(byId.get(a.id));
-        expect((await store.get(b))!.checkpoint).toEqual(byId.get(b.id));
+        expect(results.every((r) => r.ok)).toBe(true);
+        const byId = new Map(claimed.map((r, i) => [r.id, checkpointOf(i)]));
+        for (const op of ops) expect((await store.get(op))!.checkpoint).toEqual(byId.get(op.id));
         // A stale attempt's checkpoint is refused like its other writes.
         const stale = await store.update(
           claimed[0],
