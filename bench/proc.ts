@@ -15,3 +15,16 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
+
+/**
+ * Seconds of CPU this (virtual) machine's host took from it so far, all CPUs together: "steal" in
+ * /proc/stat. A run during which it grows is a run on a busy host. NaN where /proc is missing.
+ */
+export function stealSeconds(): number {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+    return Number(cpu[8]) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
