@@ -5,9 +5,9 @@
  * HTTP servers under test run in processes of their own (bench/target.ts) and autocannon drives them from
  * this one, alternating between longrun and its baselines in 0.25 s rounds (4 per server and scenario in
  * quick runs, 40 in full ones), after warm-ups (`warm`, `alternate`); each HTTP row also gives the CPU
- * each server's process spent per request. The engine's
- * rate is the steady rate over a window after a warm-up (bench/engine.ts). Writes bench/out/latest.json
- * and bench/out/latest.svg; docs/BENCHMARKS.md explains every row.
+ * each server's process spent per request. The engine's rate is the steady rate over a window after a
+ * warm-up (bench/engine.ts). Writes bench/out/latest.json and bench/out/latest.svg; docs/BENCHMARKS.md
+ * explains every row.
  *
  * Options: --quick; --only <regexp> (run the scenario groups whose name matches: http, engine, wait,
  * scale); --profile (servers and engine runs write V8 CPU profiles to bench/out/profiles/); --no-postgres
@@ -38,6 +38,15 @@ const flag = (name: string) => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
 };
+/** A numeric option's value, checked: a positive number (an integer where `integer`). */
+function numberFlag(name: string, integer = false): number | undefined {
+  const text = flag(name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value)))
+    throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${text}`);
+  return value;
+}
 const scenarioFilter = flag('--scenario') ? new RegExp(flag('--scenario')!) : undefined;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const outDir = `${here}out`;
@@ -72,8 +81,8 @@ const CONFIG = quick
       scaleOps: 10_000_000,
       scaleStores: ['sqlite', 'postgres'] as Store[],
     };
-if (flag('--rounds')) CONFIG.rounds = Number(flag('--rounds'));
-if (flag('--round-seconds')) CONFIG.seconds = Number(flag('--round-seconds'));
+CONFIG.rounds = numberFlag('--rounds', true) ?? CONFIG.rounds;
+CONFIG.seconds = numberFlag('--round-seconds') ?? CONFIG.seconds;
 const BASE_OPS = 10_000;
 const stamp = Date.now();
 const begun = performance.now();
@@ -83,14 +92,13 @@ const fresh = (name: string) => `${name.replace(/\W/g, '_')}_${stamp}_${++databa
 const CONNECTIONS = 50;
 /** The unmeasured round of each scenario's own load that every server gets before it is measured. */
 const SCENARIO_WARM_SECONDS = 0.25;
-/** The same for longrun itself: much more code to compile than the baselines'. */
 /**
  * longrun's own warm-up per scenario, counted in requests: its code paths speed up with the number of times
  * they run (the JIT), not with seconds, and its PostgreSQL writes run at a tenth of the rate of its SQLite
  * reads. Bounded in seconds both ways, so that quick runs stay under 90 s.
  */
 const LONGRUN_WARM = {
-  requests: flag('--longrun-warm') ? Number(flag('--longrun-warm')) : 3000,
+  requests: numberFlag('--longrun-warm', true) ?? 3000,
   minSeconds: 0.5,
   maxSeconds: 1.75,
 };
