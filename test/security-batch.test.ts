@@ -142,7 +142,13 @@ describe('batch step urls stay under the version root', () => {
     ]);
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
     expect(responses[0].body.id).toBe(id);
-    expect(Object.keys(responses[1].body)).toEqual(['@odata.context', '@odata.type', '@odata.etag', 'id', 'status']);
+    expect(Object.keys(responses[1].body)).toEqual([
+      '@odata.context',
+      '@odata.type',
+      '@odata.etag',
+      'id',
+      'status',
+    ]);
     expect(responses[2].body.value).toHaveLength(1);
     expect(responses[3].body.id).toBe(id);
   });
