@@ -191,6 +191,54 @@ describe('PostgresStore change notifications', () => {
   });
 });
 
+describe('PostgresStore pages keep room for updates', () => {
+  it("writes a PATCH-like update on the row's own page, leaving the indexes alone (fillfactor 85)", async () => {
+    const url = await freshDatabase('store_fillfactor');
+    const store = open(url);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await store.migrate();
+      const { rows: options } = await client.query<{ reloptions: string[] | null }>(
+        "SELECT reloptions FROM pg_class WHERE relname = 'operations'",
+      );
+      expect(options[0].reloptions).toContain('fillfactor=85');
+      // Enough rows to fill several pages: the first page is as full as its fillfactor lets it be.
+      const ops = [];
+      for (let i = 0; i < 200; i++)
+        ops.push(await store.insert(newOp({ statusDetail: 'x'.repeat(100) }), CREATED));
+      const page = async (id: string) => {
+        const { rows } = await client.query<{ ctid: string }>(
+          'SELECT ctid::text FROM operations WHERE id = $1',
+          [id],
+        );
+        return rows[0].ctid.slice(1).split(',')[0];
+      };
+      const first = ops[0];
+      const before = await page(first.id);
+      let current = first;
+      for (let i = 0; i < 3; i++) {
+        const result = await store.update(
+          current,
+          {
+            statusDetail: `step ${i} of 3 ${'y'.repeat(100)}`,
+            lastActionDateTime: current.lastActionDateTime,
+          },
+          { expectedVersion: current.version },
+          { actor: 'user:alice', kind: 'updated' },
+        );
+        expect(result.ok).toBe(true);
+        if (result.ok) current = result.record;
+      }
+      // Filled to 100 %, the first update would have moved the row to another page.
+      expect(await page(first.id)).toBe(before);
+    } finally {
+      await client.end();
+      await store.close();
+    }
+  });
+});
+
 describe('PostgresStore while the server is down (own server)', () => {
   let server: TestPostgres;
   const stores: PostgresStore[] = [];
