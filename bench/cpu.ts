@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds } from './proc.js';
 import { BENCH_SECRET } from './seed.js';
+import { median } from './stats.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const argv = process.argv.slice(2);
@@ -161,8 +162,6 @@ async function measure(
     await stopChild(t.child);
   }
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(`server CPU µs per request, ${requests} requests, ${CONNECTIONS} connections, ${rounds} rounds`);
 for (const s of SCENARIOS) {

@@ -25,6 +25,7 @@ import type { FilterNode } from '../src/model/query.js';
 import { now as now7 } from '../src/model/time.js';
 import type { OperationStore } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { percentile } from './stats.js';
 
 const [system, countText, samplesText, pgUrl, windowText] = process.argv.slice(2);
 const N = Number(countText);
@@ -42,11 +43,6 @@ interface Result {
   /** CPU of this (Node) process over the throughput run, in cores. */
   cpuCores: number;
   settings: string;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 /** Starts `count` jobs at 200/s, drift-corrected and not awaited; returns the latencies after warm-up. */

@@ -28,6 +28,7 @@ import type { BareResponse } from './target.js';
 import { BENCH_SECRET } from './seed.js';
 import { renderChart } from './chart.js';
 import { cpuSeconds, stealSeconds } from './proc.js';
+import { median, percentile } from './stats.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -90,7 +91,7 @@ const begun = performance.now();
 let databases = 0;
 const fresh = (name: string) => `${name.replace(/\W/g, '_')}_${stamp}_${++databases}`;
 const CONNECTIONS = 50;
-/** The unmeasured round of each scenario's own load that every server gets before it is measured. */
+/** The unmeasured round of each scenario's own load that a baseline gets before it is measured. */
 const SCENARIO_WARM_SECONDS = 0.25;
 /**
  * longrun's own warm-up per scenario, counted in requests: its code paths speed up with the number of times
@@ -315,18 +316,16 @@ async function cannon(
     else if (status < 300) latencies.push(ms);
   });
   const result = await instance;
-  latencies.sort((a, b) => a - b);
-  const percentile = (p: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+  const p50 = percentile(latencies, 50);
   into.requests += result.requests.total;
   into.seconds += result.duration;
-  into.p50.push(round(percentile(0.5), 1)!);
-  into.p99.push(round(percentile(0.99), 1)!);
+  into.p50.push(round(p50, 1)!);
+  into.p99.push(round(percentile(latencies, 99), 1)!);
   into.errors += result.errors + result.non2xx;
   into.cpuSeconds += pid ? cpuSeconds(pid) - cpuBefore : Number.NaN;
   // The requests still in flight when the round ended are still being served: let them finish before the
   // next server's round, so they don't take its CPU (on PostgreSQL PATCH one operation that is ~50 ms).
-  await new Promise((r) => setTimeout(r, Math.min(2 * percentile(0.5), 50)));
+  await new Promise((r) => setTimeout(r, Math.min(2 * p50, 50)));
 }
 
 /**
@@ -355,7 +354,6 @@ function add(into: Measured, m: Measured): void {
   into.cpuSeconds += m.cpuSeconds;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const rate = (m: Measured) => m.requests / m.seconds;
 
 /**
@@ -866,6 +864,8 @@ try {
   await database?.stop();
 }
 
+const runSeconds = (performance.now() - begun) / 1000;
+const stolen = stealSeconds() - startSteal;
 const out = {
   machine: {
     cpus: cpus().length,
@@ -878,11 +878,8 @@ const out = {
     postgres: pgVersion ?? null,
     loadAverage: { start: round(startLoad), end: round(loadavg()[0]) },
     /** CPU the host took from this VM during the run (all CPUs), and its share of the run's CPU time. */
-    steal: {
-      seconds: round(stealSeconds() - startSteal, 1),
-      share: round((stealSeconds() - startSteal) / (cpus().length * ((performance.now() - begun) / 1000)), 3),
-    },
-    seconds: Math.round((performance.now() - begun) / 1000),
+    steal: { seconds: round(stolen, 1), share: round(stolen / (cpus().length * runSeconds), 3) },
+    seconds: Math.round(runSeconds),
     phaseSeconds: phases,
   },
   scenarios,

@@ -26,6 +26,7 @@ import { createLongrun } from '../src/longrun.js';
 import type { FilterNode } from '../src/model/query.js';
 import { now as now7 } from '../src/model/time.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { percentile } from './stats.js';
 
 const nums = process.argv.slice(2).map(Number);
 const QUEUED = nums[0] || 1_000_000;
@@ -62,11 +63,6 @@ function fill(db: Database.Database, count: number, backlog: Exclude<Backlog, 'n
   })();
   db.exec('ANALYZE');
   db.pragma('wal_checkpoint(TRUNCATE)');
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 /** One node on a fresh database holding `backlog` (QUEUED rows, or none). */

@@ -35,6 +35,7 @@ import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { percentile } from './stats.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -360,10 +361,6 @@ async function drive(): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 function round1(x: number): number {
   return Math.round(x * 10) / 10;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLongrun } from '../src/longrun.js';
+import { percentile } from './stats.js';
 
 const waitSamples = Number(process.argv[2] ?? 20);
 const pollSamples = Number(process.argv[3] ?? 10);
@@ -32,9 +33,6 @@ const node = await createLongrun({
   webhooks: false,
 });
 const url = await node.listen(0, '127.0.0.1');
-
-const percentile = (values: number[], p: number) =>
-  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))];
 
 async function measure(
   samples: number,
