@@ -10,6 +10,12 @@
  * other nodes to find that change by their polling backstops (workers poll, `Prefer: wait` reads again
  * at its deadline, event streams catch up from the history at the next notification or reconnect).
  * Nothing is lost: the change and its history event are committed; only the wake-up is late.
+ *
+ * Sends are also spaced at least MIN_GAP_MS apart: what is announced in between goes out together. Without
+ * the gap, writes that follow one another (the PATCHes of one operation are serialized) each got a NOTIFY
+ * of their own: a second query per write on the pool, and a wake-up of every node's listener, this one's
+ * included. The price is up to MIN_GAP_MS more before another node hears of a change; this node's own
+ * waiters, streams and workers hear of it at once, from the service, not from here (docs/decisions/0030).
  */
 import { CHANGES_CHANNEL, MAX_PAYLOAD_BYTES } from './listener.js';
 
@@ -22,15 +28,22 @@ export interface Announcement {
   eventSeq?: number;
 }
 
+/** The least time between two sends (ms): enough to group a serialized chain of writes, small beside polling. */
+export const MIN_GAP_MS = 2;
+
 export class ChangeNotifier {
   private pending: string[] = [];
-  private scheduled = false;
+  /** The flush that will send what is pending, once scheduled (resolves when it has been handed on). */
+  private scheduled: Promise<void> | undefined;
+  /** When the last send began (performance.now()); the next one waits until minGapMs after it. */
+  private lastSendAt = -Infinity;
   /** Sends go out one after another, so announcements arrive in the order their writes committed. */
   private sending: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly notify: (channel: string, payload: string) => Promise<unknown>,
     private readonly onError: (error: unknown) => void = () => {},
+    private readonly minGapMs = MIN_GAP_MS,
   ) {}
 
   /** Queues the announcement of a committed write; it goes out at the end of this turn of the loop. */
@@ -41,20 +54,27 @@ export class ChangeNotifier {
     if (Buffer.byteLength(entry) + 2 > MAX_PAYLOAD_BYTES)
       entry = JSON.stringify({ seq: a.seq, kind: a.kind, ...seq });
     this.pending.push(entry);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    if (this.scheduled) return;
+    // At the end of this turn of the loop, or when the gap since the last send has passed if later.
+    const wait = this.lastSendAt + this.minGapMs - performance.now();
+    this.scheduled = new Promise<void>((resolve) => {
+      const flush = () => {
+        this.scheduled = undefined;
+        this.flush();
+        resolve();
+      };
+      if (wait > 0) setTimeout(flush, wait);
+      else setImmediate(flush);
+    });
   }
 
   /** Resolves once every announcement queued so far has been sent (or has failed). */
   async drain(): Promise<void> {
-    if (this.scheduled) await new Promise((resolve) => setImmediate(resolve));
+    await this.scheduled;
     await this.sending;
   }
 
   private flush(): void {
-    this.scheduled = false;
     // What is queued when the previous send ends goes out together: under load, fewer and fuller payloads.
     this.sending = this.sending.then(() => this.sendPending());
   }
@@ -62,6 +82,8 @@ export class ChangeNotifier {
   private async sendPending(): Promise<void> {
     const entries = this.pending;
     this.pending = [];
+    if (entries.length === 0) return;
+    this.lastSendAt = performance.now();
     // Payloads are JSON arrays of announcements, each under PostgreSQL's 8000-byte limit.
     let chunk: string[] = [];
     let bytes = 2;
