@@ -1,15 +1,17 @@
 /**
- * On PostgreSQL, PATCHes of one operation queued behind each other in a node take the previous write's
- * result instead of reading the operation again (OperationService.modify's hand-off): one round trip each
- * instead of two. These tests pin what that must never change: every write still lands on the operation
- * as it is, a write from another node in between is seen, and an If-Match is judged against the real
- * state, not the handed-over one.
+ * On PostgreSQL, PATCHes of one operation queued behind each other in a node are written together
+ * (src/service/write-chain.ts): each decides on the state the ones before it leave, the first on the
+ * previous batch's result (handed over, not read again), and the batch goes as one statement. These tests
+ * pin what that must never change: every write still lands on the operation as it is, each gets its own
+ * version and history event, a write from another node in between is seen, and an If-Match or a terminal
+ * state is judged against the real state, not a handed-over one.
  *
  * The node's store is a real PostgresStore seen through a Proxy that only counts reads and lets a test
  * act at one chosen moment (right after a write committed, before the node learns its result).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { etagOf } from '../src/model/etag.js';
+import { STATUS } from '../src/model/status.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import type { OperationKey } from '../src/store/store.js';
 import { freshDatabase } from './support/pg.js';
@@ -18,6 +20,9 @@ import { startTestServer, type TestServer } from './support/server.js';
 let server: TestServer;
 let otherNode: PostgresStore;
 let reads = 0;
+/** Write statements: single updates and chains. */
+let updates = 0;
+let chains = 0;
 /** Runs once, inside the next store.update, after it committed and before its result is returned. */
 let afterNextUpdate: (() => Promise<void>) | undefined;
 
@@ -26,7 +31,7 @@ beforeAll(async () => {
   const real = new PostgresStore({ connectionString: url });
   // The class's own methods: the node's metrics wrap the store's methods in place, on the object behind
   // this proxy, and those wrappers call back through the proxy.
-  const { get: realGet, update: realUpdate } = PostgresStore.prototype;
+  const { get: realGet, update: realUpdate, updateChain: realChain } = PostgresStore.prototype;
   const store = new Proxy(real, {
     get(target, property) {
       if (property === 'get') {
@@ -35,8 +40,15 @@ beforeAll(async () => {
           return realGet.call(target, key);
         };
       }
+      if (property === 'updateChain') {
+        return (...args: Parameters<PostgresStore['updateChain']>) => {
+          chains++;
+          return realChain.apply(target, args);
+        };
+      }
       if (property === 'update') {
         return async (...args: Parameters<PostgresStore['update']>) => {
+          updates++;
           const result = await realUpdate.apply(target, args);
           const hook = afterNextUpdate;
           afterNextUpdate = undefined;
@@ -66,11 +78,13 @@ async function create(id: string): Promise<void> {
   expect(response.status).toBe(201);
 }
 
-it('a burst of PATCHes on one operation all land, each on the state before it, with fewer reads', async () => {
+it('a burst of PATCHes on one operation all land, each on the state before it, in few statements', async () => {
   await create('burst');
   // Hold the first write's result back a moment, so the other PATCHes queue up behind it.
   afterNextUpdate = () => new Promise((r) => setTimeout(r, 500));
   reads = 0;
+  updates = 0;
+  chains = 0;
   const responses = await Promise.all(
     Array.from({ length: 20 }, (_, i) => patch('burst', { statusDetail: `patch ${i}` })),
   );
@@ -90,8 +104,59 @@ it('a burst of PATCHes on one operation all land, each on the state before it, w
   expect(stored.statusDetail).toBe(last.body.statusDetail);
   const history = await otherNode.history(keyOf('burst'));
   expect(history.filter((e) => e.kind === 'updated')).toHaveLength(20);
-  // Without the hand-off, every PATCH reads the operation first (20 reads).
-  expect(reads).toBeLessThan(20);
+  // Each response is the operation as its own PATCH left it: the detail it sent, at its version.
+  for (const { body } of bodies) expect(body.statusDetail).toMatch(/^patch \d+$/);
+  const details = bodies.map((b) => b.body.statusDetail);
+  expect(new Set(details).size).toBe(20);
+  // One at a time, that is 20 statements and 20 reads; here the first goes alone and the 19 queued
+  // behind it go together, decided on its result.
+  expect(updates + chains).toBeLessThanOrEqual(3);
+  expect(reads).toBeLessThanOrEqual(2);
+});
+
+it('in a batch, each PATCH is judged on the state before it: a stale If-Match is refused, the rest land', async () => {
+  await create('mixed');
+  const created = (await otherNode.get(keyOf('mixed')))!;
+  afterNextUpdate = () => new Promise((r) => setTimeout(r, 1_500));
+  const first = patch('mixed', { statusDetail: 'first' });
+  // The first is being written (held back); the rest queue behind it, sent one after another so that
+  // they queue in this order.
+  const bodies = [
+    { statusDetail: 'second' },
+    // Conditioned on the created version: two writes ago by the time it is judged.
+    { statusDetail: 'stale', etag: etagOf(created) },
+    { status: 'succeeded' },
+    // The operation has ended by then: its status can't change any more.
+    { status: 'running' },
+    { statusDetail: 'after the end' },
+  ];
+  const queued: Promise<Response>[] = [];
+  for (const { etag, ...body } of bodies) {
+    await new Promise((r) => setTimeout(r, 100));
+    queued.push(patch('mixed', body, etag ? { 'If-Match': etag } : {}));
+  }
+  expect((await first).status).toBe(200);
+  const answers = await Promise.all(queued);
+  expect(answers.map((a) => a.status)).toEqual([200, 412, 200, 409, 200]);
+  const answered = (await Promise.all([answers[0], answers[2], answers[4]].map((a) => a.json()))) as {
+    status: string;
+    statusDetail: string;
+  }[];
+  expect(answered.map((b) => [b.status, b.statusDetail])).toEqual([
+    ['running', 'second'],
+    ['succeeded', 'second'],
+    ['succeeded', 'after the end'],
+  ]);
+  const stored = (await otherNode.get(keyOf('mixed')))!;
+  expect(stored).toMatchObject({ version: created.version + 4, statusDetail: 'after the end' });
+  expect(answers[4].headers.get('etag')).toBe(etagOf(stored));
+  const history = (await otherNode.history(keyOf('mixed'))).slice(1);
+  expect(history.map((e) => [e.fromStatus, e.toStatus])).toEqual([
+    [created.status, created.status],
+    [created.status, created.status],
+    [created.status, STATUS.succeeded],
+    [STATUS.succeeded, STATUS.succeeded],
+  ]);
 });
 
 it('a write from another node between two queued PATCHes is seen, and If-Match is judged on it', async () => {

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../src/model/status.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { StoreUnavailableError, type StoreChange } from '../src/store/store.js';
+import { applyChanges } from '../src/service/write-chain.js';
 import { newOp, storeContract } from './store-contract.js';
 import { freshDatabase } from './support/pg.js';
 import { startPostgres, startServer, stopServer, type TestPostgres } from './support/postgres.js';
@@ -236,6 +237,100 @@ describe('PostgresStore pages keep room for updates', () => {
       await client.end();
       await store.close();
     }
+  });
+});
+
+describe('PostgresStore.updateChain: successive writes to one operation as one', () => {
+  const stores: PostgresStore[] = [];
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+  });
+  async function store(): Promise<PostgresStore> {
+    const s = open(await freshDatabase('store_chain'));
+    stores.push(s);
+    await s.migrate();
+    return s;
+  }
+
+  it('writes the state the last step leaves, a version and a history event per step, each step its own actor', async () => {
+    const s = await store();
+    const base = await s.insert(newOp({ status: STATUS.running, props: { percentComplete: 0 } }), CREATED);
+    const steps = [
+      {
+        changes: { statusDetail: 'one', props: { percentComplete: 10 } },
+        meta: { actor: 'user:a', kind: 'updated' },
+      },
+      // A step that sets nothing of the first's columns leaves them as the first set them.
+      { changes: { resourceLocation: 'https://example.test/r' }, meta: { actor: 'user:b', kind: 'updated' } },
+      { changes: { status: STATUS.succeeded }, meta: { actor: 'user:c', kind: 'succeeded' } },
+    ];
+    const result = await s.updateChain(base, steps);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const stored = (await s.get(base))!;
+    expect(stored).toMatchObject({
+      version: base.version + 3,
+      status: STATUS.succeeded,
+      statusDetail: 'one',
+      props: { percentComplete: 10 },
+      resourceLocation: 'https://example.test/r',
+    });
+    // Moved into a terminal state by the chain: terminal_at is set, as a single update would set it.
+    expect(stored.terminalAt).toEqual(expect.any(Number));
+    expect(result.record).toMatchObject({
+      version: stored.version,
+      status: stored.status,
+      eventSeq: result.eventSeqs[2],
+    });
+    const history = (await s.history(base)).slice(1);
+    expect(history.map((e) => [e.eventSeq, e.actor, e.kind, e.fromStatus, e.toStatus])).toEqual([
+      [result.eventSeqs[0], 'user:a', 'updated', STATUS.running, STATUS.running],
+      [result.eventSeqs[1], 'user:b', 'updated', STATUS.running, STATUS.running],
+      [result.eventSeqs[2], 'user:c', 'succeeded', STATUS.running, STATUS.succeeded],
+    ]);
+  });
+
+  it('agrees with applyChanges, the prediction the service answers the earlier steps with', async () => {
+    const s = await store();
+    const base = await s.insert(newOp({ status: STATUS.running }), CREATED);
+    const changes = [
+      { statusDetail: 'a', props: { x: 1 } },
+      { runAt: 5, statusDetail: null },
+    ];
+    const result = await s.updateChain(
+      base,
+      changes.map((c) => ({ changes: c, meta: { actor: 'user:a', kind: 'updated' } })),
+    );
+    expect(result.ok).toBe(true);
+    const predicted = applyChanges(applyChanges(base, changes[0]), changes[1]);
+    const { eventSeq: _stored, ...stored } = (await s.get(base))!;
+    expect(predicted).toEqual(stored);
+  });
+
+  it('writes nothing when the operation moved past the base version, and says so', async () => {
+    const s = await store();
+    const base = await s.insert(newOp(), CREATED);
+    const moved = await s.update(
+      base,
+      { statusDetail: 'elsewhere' },
+      {},
+      { actor: 'user:z', kind: 'updated' },
+    );
+    expect(moved.ok).toBe(true);
+    const meta = { actor: 'user:a', kind: 'updated' };
+    const result = await s.updateChain(base, [
+      { changes: { statusDetail: 'one' }, meta },
+      { changes: { statusDetail: 'two' }, meta },
+    ]);
+    expect(result).toEqual({ ok: false, reason: 'conflict' });
+    expect(await s.get(base)).toMatchObject({ version: base.version + 1, statusDetail: 'elsewhere' });
+    expect(await s.history(base)).toHaveLength(2);
+    expect(
+      await s.updateChain({ ...base, id: 'missing' }, [{ changes: { statusDetail: 'x' }, meta }]),
+    ).toEqual({
+      ok: false,
+      reason: 'notFound',
+    });
   });
 });
 

@@ -72,6 +72,7 @@ const STORE_METHODS = [
   'get',
   'findByIdempotencyKey',
   'update',
+  'updateChain',
   'delete',
   'list',
   'count',

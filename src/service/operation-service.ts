@@ -19,10 +19,9 @@ import {
   type OperationKey,
   type OperationStore,
   type RecordChanges,
-  type WriteMeta,
 } from '../store/store.js';
 import type { ChangeFeed } from './changes.js';
-import { KeyedLock } from './keyed-lock.js';
+import { WriteChains } from './write-chain.js';
 import { asObjectBody, defaultProps, typeForCreate, validateBody } from './validation.js';
 import { createHash } from 'node:crypto';
 
@@ -74,20 +73,18 @@ export interface StartRequest {
 const MAX_WRITE_ATTEMPTS = 8;
 
 export class OperationService {
-  /** Serializes this process's writes to one operation (see keyed-lock.ts). */
-  private readonly writers = new KeyedLock();
-  /**
-   * For stores without `modify` (PostgreSQL): the operation as the previous write in a key's queue left
-   * it, handed to the next queued write so that it need not read it again: a burst of PATCHes on one
-   * operation costs one round trip each instead of two. The write stays guarded by that version, so a
-   * change from elsewhere in between (another node, a worker) only costs a fresh read. Kept only while
-   * writes for the key are queued.
-   */
-  private readonly handoff = new Map<string, { record?: OperationRecord; queued: number }>();
+  /** For stores without `modify` (PostgreSQL): writes to one operation, queued and batched (write-chain.ts). */
+  private readonly chains: WriteChains;
   constructor(
     readonly store: OperationStore,
     readonly changes: ChangeFeed,
-  ) {}
+  ) {
+    this.chains = new WriteChains(store, {
+      notFound: (key) => notFound(`The operation '${key.id}' does not exist in this collection.`),
+      exhausted: () => conflict('The operation is being changed by others; try again.', 'resourceModified'),
+      written: (record, kind) => this.publish(record, kind),
+    });
+  }
 
   /** What clients see of one operation; 404 when it is not in this collection. */
   async get(ref: CollectionRef, id: string): Promise<OperationView> {
@@ -208,56 +205,7 @@ export class OperationService {
       if (result.written) this.publish(result.record, kind);
       return result.record;
     }
-    const lockKey = `${key.tenantId}\u0000${key.scope}\u0000${key.id}`;
-    const slot = this.handoff.get(lockKey);
-    if (slot) slot.queued++;
-    else this.handoff.set(lockKey, { queued: 1 });
-    try {
-      return await this.writers.run(lockKey, () => this.modifyNow(key, id, meta, plan, lockKey));
-    } finally {
-      const own = this.handoff.get(lockKey)!;
-      if (--own.queued === 0) this.handoff.delete(lockKey);
-    }
-  }
-
-  /** Read (or take the previous queued write's result), decide, write guarded by that version; again on conflict. */
-  private async modifyNow(
-    key: OperationKey,
-    id: string,
-    meta: WriteMeta,
-    plan: (current: OperationRecord) => RecordChanges | undefined,
-    lockKey: string,
-  ): Promise<OperationRecord> {
-    const slot = this.handoff.get(lockKey)!;
-    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      let current = attempt === 0 ? slot.record : undefined;
-      let changes: RecordChanges | undefined;
-      if (current) {
-        try {
-          changes = plan(current);
-        } catch {
-          // Decided on a state that may be stale (an If-Match against a version changed elsewhere, say):
-          // decide again on a fresh read, so what the client is told is about the operation as it is.
-        }
-        // Nothing to write (or an error) on a handed-over state: confirm on a fresh read.
-        if (!changes) current = undefined;
-      }
-      if (!current) {
-        current = await this.store.get(key);
-        if (!current) throw notFound(`The operation '${id}' does not exist in this collection.`);
-        changes = plan(current);
-      }
-      if (!changes) return current;
-      const result = await this.store.update(key, changes, { expectedVersion: current.version }, meta);
-      slot.record = result.ok ? result.record : undefined;
-      if (result.ok) {
-        this.publish(result.record, meta.kind);
-        return result.record;
-      }
-      if (result.reason === 'notFound')
-        throw notFound(`The operation '${id}' does not exist in this collection.`);
-    }
-    throw conflict('The operation is being changed by others; try again.', 'resourceModified');
+    return this.chains.write(key, { plan, meta });
   }
 
   /** Forgets a terminal operation; a running one must be canceled first. */

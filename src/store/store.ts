@@ -85,6 +85,15 @@ export type UpdateResult =
   | { ok: true; record: OperationRecord }
   | { ok: false; reason: 'notFound' | 'conflict'; current?: OperationRecord };
 
+/** One write of a chain (OperationStore.updateChain). */
+export interface ChainStep {
+  changes: RecordChanges;
+  meta: WriteMeta;
+}
+
+export type ChainResult =
+  { ok: true; record: OperationRecord; eventSeqs: number[] } | { ok: false; reason: 'notFound' | 'conflict' };
+
 export class DuplicateKeyError extends Error {
   constructor(
     readonly key: OperationKey,
@@ -183,6 +192,15 @@ export interface OperationStore {
     decide: (current: OperationRecord) => RecordChanges | undefined,
     meta: WriteMeta,
   ): Promise<ModifyResult | undefined>;
+  /**
+   * Optional, for stores without `modify`: successive writes to one operation as one write. Step i applies
+   * to the operation as step i - 1 left it (the first to `base`); the operation ends as the last step leaves
+   * it, its version moved on by one per step, with one history event per step (from and to the statuses
+   * the steps pass through). Written only if the operation is still at `base.version`, else `conflict` and
+   * nothing is written. On success, `record` is the operation after the last step and `eventSeqs[i]` the
+   * history event of step i.
+   */
+  updateChain?(base: OperationRecord, steps: ChainStep[]): Promise<ChainResult>;
   /** Deletes only when `expectedVersion` matches (the caller checked it is terminal). */
   delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult>;
   /** Returns up to `query.top + 1` rows so the caller can tell whether another page exists. */

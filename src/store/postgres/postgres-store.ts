@@ -35,6 +35,8 @@ import { compileAfter, compileFilter, compileOrderBy, postgresDialect } from '..
 import {
   DuplicateKeyError,
   type JoinOutcome,
+  type ChainResult,
+  type ChainStep,
   type ClaimOptions,
   type ListenOptions,
   type NewOperation,
@@ -480,21 +482,7 @@ export class PostgresStore implements OperationStore {
       params.push(value);
       return `$${params.length}`;
     };
-    const sets = changeColumns(
-      changes,
-      (v) => JSON.stringify(v),
-      (b) => b,
-    ).map(([c, v]) => `${c} = ${param(v)}`);
-    if (
-      changes.terminalAt === undefined &&
-      changes.status !== undefined &&
-      TERMINAL_STATUSES.includes(changes.status)
-    ) {
-      // terminal_at is set when the write moves the operation into a terminal state (not when it is one).
-      sets.push(
-        `terminal_at = CASE WHEN cur.status IN (${TERMINAL_LIST}) THEN o.terminal_at ELSE ${param(Date.now())}::bigint END`,
-      );
-    }
+    const sets = setClauses(changes, param);
     sets.push('version = o.version + 1');
     let guardSql = '';
     if (guard.expectedVersion !== undefined)
@@ -579,6 +567,63 @@ SELECT false, cur.*, NULL, NULL FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)`;
       if (meta.history !== false) this.announce(record, meta.kind);
     }
     return results;
+  }
+
+  /**
+   * A chain of writes to one operation (OperationStore.updateChain) as one statement: the columns the
+   * steps set, each as the last step to set it left it, the version moved on by the number of steps, and
+   * a history event per step. One round trip and one commit for a queue of PATCHes of one operation.
+   */
+  async updateChain(base: OperationRecord, steps: ChainStep[]): Promise<ChainResult> {
+    if (steps.length === 0) throw new Error('updateChain needs at least one step');
+    const params: unknown[] = [base.tenantId, base.scope, base.id];
+    const param = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const merged: RecordChanges = {};
+    const events: { n: number; f: number; t: number; a: string; k: string }[] = [];
+    let status = base.status;
+    for (const [n, { changes, meta }] of steps.entries()) {
+      if (meta.history === false) throw new Error('updateChain records every step in the history');
+      for (const [name, value] of Object.entries(changes))
+        if (value !== undefined) (merged as Record<string, unknown>)[name] = value;
+      const to = changes.status ?? status;
+      events.push({ n, f: status, t: to, a: meta.actor, k: meta.kind });
+      status = to;
+    }
+    const sets = setClauses(merged, param);
+    sets.push(`version = o.version + ${param(steps.length)}::integer`);
+    // Identity values are drawn in the order the sorted rows are inserted: event_seqs follow the steps.
+    const sql = `
+WITH cur AS MATERIALIZED (
+  SELECT * FROM operations WHERE ${KEY_WHERE} FOR UPDATE
+), upd AS (
+  UPDATE operations o SET ${sets.join(', ')}
+  FROM cur WHERE o.seq = cur.seq AND cur.version = ${param(base.version)}::integer
+  RETURNING o.*
+), ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT upd.tenant_id, upd.scope, upd.id, ${param(now())}, s.f, s.t, s.a, s.k
+  FROM upd, jsonb_to_recordset(${param(JSON.stringify(events))}::jsonb) AS s(n integer, f integer, t integer, a text, k text)
+  ORDER BY s.n
+  RETURNING event_seq
+)
+SELECT true AS applied, upd.*, (SELECT array_agg(event_seq ORDER BY event_seq) FROM ev) AS event_seqs FROM upd
+UNION ALL
+SELECT false, cur.*, NULL FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)`;
+    const { rows } = await this.query<OperationRow & { applied: boolean; event_seqs: string[] | null }>(
+      sql,
+      params,
+    );
+    if (rows.length === 0) return { ok: false, reason: 'notFound' };
+    if (!rows[0].applied) return { ok: false, reason: 'conflict' };
+    const record = rowToRecord(rows[0]);
+    const eventSeqs = (rows[0].event_seqs ?? []).map(Number);
+    record.eventSeq = eventSeqs[eventSeqs.length - 1];
+    for (const [n, eventSeq] of eventSeqs.entries())
+      this.announce({ ...record, eventSeq }, steps[n].meta.kind);
+    return { ok: true, record, eventSeqs };
   }
 
   async delete(key: OperationKey, guard: WriteGuard, meta: WriteMeta): Promise<UpdateResult> {
@@ -807,6 +852,28 @@ SELECT count(*) AS n FROM del`,
     );
     return rows[0] && { tenantId: rows[0].tenant_id, scope: rows[0].scope, id: rows[0].id };
   }
+}
+
+/**
+ * The SET clauses of an update (`o` the row written, `cur` the row as it was): the columns `changes` sets,
+ * and terminal_at when the write moves the operation into a terminal state (not when it already is one).
+ */
+function setClauses(changes: RecordChanges, param: (value: unknown) => string): string[] {
+  const sets = changeColumns(
+    changes,
+    (v) => JSON.stringify(v),
+    (b) => b,
+  ).map(([c, v]) => `${c} = ${param(v)}`);
+  if (
+    changes.terminalAt === undefined &&
+    changes.status !== undefined &&
+    TERMINAL_STATUSES.includes(changes.status)
+  ) {
+    sets.push(
+      `terminal_at = CASE WHEN cur.status IN (${TERMINAL_LIST}) THEN o.terminal_at ELSE ${param(Date.now())}::bigint END`,
+    );
+  }
+  return sets;
 }
 
 /** A row a write returned: the operation plus the event_seq of the history event it recorded, if any. */

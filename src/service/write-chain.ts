@@ -1,0 +1,213 @@
+/**
+ * For stores without `modify` (PostgreSQL): this process's read-modify-writes of one operation, queued
+ * behind each other and written together.
+ *
+ * Writes to one operation go one batch at a time (racing each other's read-modify-write would make n
+ * concurrent PATCHes cost O(n²) retries). What queues while a batch is being written is the next batch:
+ * each of its writes decides on the state the writes before it leave (the first on what the previous batch
+ * wrote, handed over instead of read again), and the whole batch goes as one statement
+ * (OperationStore.updateChain): one round trip and one commit for a queue of PATCHes, where one at a time
+ * cost one each. A batch of one goes through `update`, which groups it with writes to other operations.
+ *
+ * Every write is still guarded: the batch is written only if the operation is still at the version its
+ * first write decided on. If it moved (another node, a worker), nothing is written and the whole batch
+ * decides again on a fresh read, so no write and no refusal (a 412 from If-Match, a 409) is ever about a
+ * state the operation was not in. A state handed over from the previous batch may be stale in that way:
+ * a refusal or a "nothing to write" decided on it is confirmed on a fresh read first.
+ */
+import { isTerminal } from '../model/status.js';
+import type { OperationRecord } from '../model/operation.js';
+import type { ChainStep, OperationKey, OperationStore, RecordChanges, WriteMeta } from '../store/store.js';
+
+/** At most this many writes go in one statement (a bound on the statement's size). */
+const MAX_BATCH = 64;
+/** How often a batch decides again on a fresh read when another writer got in between. */
+const MAX_ATTEMPTS = 8;
+
+export interface ChainedWrite {
+  /** The changes to make to `current`, or undefined to write nothing; throws to refuse. */
+  plan: (current: OperationRecord) => RecordChanges | undefined;
+  meta: WriteMeta;
+}
+
+export interface WriteChainHooks {
+  /** The error a write to a missing operation rejects with. */
+  notFound: (key: OperationKey) => Error;
+  /** The error when a batch kept losing races with other writers. */
+  exhausted: (key: OperationKey) => Error;
+  /** Called for each write that landed, in order, with the operation as that write left it. */
+  written: (record: OperationRecord, kind: string) => void;
+}
+
+interface Queued extends ChainedWrite {
+  resolve: (record: OperationRecord) => void;
+  reject: (error: unknown) => void;
+}
+
+/** What one write of a batch decided on the state before it. */
+type Decision = { error: unknown } | { unchanged: OperationRecord } | { step: number };
+
+export class WriteChains {
+  /** Per operation: the writes waiting for the batch in flight. Present while a batch is in flight. */
+  private readonly queues = new Map<string, Queued[]>();
+
+  constructor(
+    private readonly store: OperationStore,
+    private readonly hooks: WriteChainHooks,
+  ) {}
+
+  /** Resolves with the operation as this write left it (or found it, when it wrote nothing). */
+  write(key: OperationKey, write: ChainedWrite): Promise<OperationRecord> {
+    return new Promise((resolve, reject) => {
+      const name = `${key.tenantId}\u0000${key.scope}\u0000${key.id}`;
+      const queued = { ...write, resolve, reject };
+      const queue = this.queues.get(name);
+      if (queue) {
+        queue.push(queued);
+        return;
+      }
+      this.queues.set(name, []);
+      void this.drain(name, key, [queued]);
+    });
+  }
+
+  /** Writes batch after batch until no write for the operation is waiting. */
+  private async drain(name: string, key: OperationKey, first: Queued[]): Promise<void> {
+    let batch = first;
+    let handed: OperationRecord | undefined;
+    for (;;) {
+      try {
+        handed = await this.writeBatch(key, batch, handed);
+      } catch (error) {
+        // The store failed (unavailable, say): this batch fails; the next one starts from a fresh read.
+        for (const write of batch) write.reject(error);
+        handed = undefined;
+      }
+      const queue = this.queues.get(name)!;
+      if (queue.length === 0) {
+        this.queues.delete(name);
+        return;
+      }
+      // Without updateChain (a store of someone else's), one write at a time.
+      batch = queue.splice(0, this.store.updateChain ? MAX_BATCH : 1);
+    }
+  }
+
+  /** Decides and writes one batch, settles each of its writes; returns the operation as it left it. */
+  private async writeBatch(
+    key: OperationKey,
+    batch: Queued[],
+    handed: OperationRecord | undefined,
+  ): Promise<OperationRecord | undefined> {
+    let base = handed;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const fresh = base === undefined;
+      base ??= await this.store.get(key);
+      if (!base) {
+        for (const write of batch) write.reject(this.hooks.notFound(key));
+        return undefined;
+      }
+      const { decisions, steps, states } = decide(base, batch);
+      // A refusal or a no-op decided on a handed-over state is only trusted on a fresh read.
+      if (!fresh && decisions.some((d) => !('step' in d))) {
+        base = undefined;
+        attempt--;
+        continue;
+      }
+      let written: OperationRecord[] = [];
+      if (steps.length > 0) {
+        const result = await this.writeSteps(key, base, steps, states);
+        if (!result.ok && result.reason === 'notFound') {
+          for (const write of batch) write.reject(this.hooks.notFound(key));
+          return undefined;
+        }
+        if (!result.ok) {
+          // Another writer got in first: decide the whole batch again on the operation as it is now.
+          base = undefined;
+          continue;
+        }
+        written = result.records;
+      }
+      for (const [n, record] of written.entries()) this.hooks.written(record, steps[n].meta.kind);
+      for (const [n, write] of batch.entries()) {
+        const decision = decisions[n];
+        if ('error' in decision) write.reject(decision.error);
+        else if ('unchanged' in decision) write.resolve(decision.unchanged);
+        else write.resolve(written[decision.step]);
+      }
+      return written.length > 0 ? written[written.length - 1] : base;
+    }
+    for (const write of batch) write.reject(this.hooks.exhausted(key));
+    return undefined;
+  }
+
+  /** One step through `update` (grouped with other operations' writes), several as one chain. */
+  private async writeSteps(
+    key: OperationKey,
+    base: OperationRecord,
+    steps: ChainStep[],
+    states: OperationRecord[],
+  ): Promise<{ ok: true; records: OperationRecord[] } | { ok: false; reason: 'notFound' | 'conflict' }> {
+    if (steps.length === 1) {
+      const { changes, meta } = steps[0];
+      const result = await this.store.update(key, changes, { expectedVersion: base.version }, meta);
+      return result.ok ? { ok: true, records: [result.record] } : { ok: false, reason: result.reason };
+    }
+    // drain() makes batches of one for a store without updateChain.
+    if (!this.store.updateChain) throw new Error('WriteChains: a chain needs OperationStore.updateChain');
+    const result = await this.store.updateChain(base, steps);
+    if (!result.ok) return result;
+    // The last state is the store's own; the ones before it never stood alone in the store.
+    const records = states.map((state, n) =>
+      n === states.length - 1 ? result.record : { ...state, eventSeq: result.eventSeqs[n] },
+    );
+    return { ok: true, records };
+  }
+}
+
+/**
+ * Each write decides on the state the writes before it leave. `states[i]` is the operation as step i
+ * would leave it, exactly as the store writes it if the batch lands on `base` (so the version each
+ * write's If-Match is judged on is the one it would have had, written one at a time).
+ */
+function decide(base: OperationRecord, batch: ChainedWrite[]) {
+  const decisions: Decision[] = [];
+  const steps: ChainStep[] = [];
+  const states: OperationRecord[] = [];
+  let state = base;
+  for (const write of batch) {
+    let changes: RecordChanges | undefined;
+    try {
+      changes = write.plan(state);
+    } catch (error) {
+      decisions.push({ error });
+      continue;
+    }
+    if (!changes) {
+      decisions.push({ unchanged: state });
+      continue;
+    }
+    state = applyChanges(state, changes);
+    decisions.push({ step: steps.length });
+    steps.push({ changes, meta: write.meta });
+    states.push(state);
+  }
+  return { decisions, steps, states };
+}
+
+/** The operation as a write of `changes` leaves it (what the stores' update does to the row). */
+export function applyChanges(current: OperationRecord, changes: RecordChanges): OperationRecord {
+  const next: OperationRecord = { ...current, version: current.version + 1 };
+  for (const [name, value] of Object.entries(changes))
+    if (value !== undefined) (next as unknown as Record<string, unknown>)[name] = value;
+  // As in the stores: terminalAt is set when a write moves the operation into a terminal state.
+  if (
+    changes.terminalAt === undefined &&
+    changes.status !== undefined &&
+    isTerminal(changes.status) &&
+    !isTerminal(current.status)
+  )
+    next.terminalAt = Date.now();
+  delete next.eventSeq;
+  return next;
+}
