@@ -355,6 +355,165 @@ describe('slots', () => {
   });
 });
 
+describe('claim-ahead (prefetch)', () => {
+  /** Records the limit of every claim the node's worker makes. */
+  function spyOnClaims(node: Longrun): number[] {
+    const limits: number[] = [];
+    const claim = node.service.claim.bind(node.service);
+    node.service.claim = (options) => {
+      limits.push(options.limit);
+      return claim(options);
+    };
+    return limits;
+  }
+  const quick = (name: string, calls: string[]) =>
+    def({
+      name,
+      async run(ctx) {
+        calls.push(ctx.operation.id);
+      },
+    });
+
+  it('claims ahead of its free slots while handlers are quick, and runs each operation once', async () => {
+    const calls: string[] = [];
+    let running = 0;
+    let most = 0;
+    const s = await serve({
+      worker: { concurrency: 2 },
+      handlers: [
+        def({
+          name: 'quick',
+          async run(ctx) {
+            running++;
+            most = Math.max(most, running);
+            calls.push(ctx.operation.id);
+            await sleep(1);
+            running--;
+          },
+        }),
+      ],
+    });
+    const limits = spyOnClaims(s.node);
+    const ops: OperationRecord[] = [];
+    for (let i = 0; i < 60; i++) ops.push(await s.node.start('quick', null, { id: `ahead-${i}` }));
+    await until('all to succeed', async () => {
+      for (const op of ops) if ((await s.node.store.get(op))?.status !== STATUS.succeeded) return false;
+      return true;
+    });
+    // Once handlers proved quick, claims asked for more than the two slots.
+    expect(Math.max(...limits)).toBeGreaterThan(2);
+    expect(Math.max(...limits)).toBeLessThanOrEqual(4);
+    expect(most).toBeLessThanOrEqual(2);
+    expect(calls.sort()).toEqual(ops.map((o) => o.id).sort());
+    for (const op of ops) {
+      const history = await expectOneTerminalEvent(s.node, op, STATUS.succeeded);
+      expect(history.map((e) => e.kind)).toEqual(['created', 'claimed', 'succeeded']);
+    }
+  });
+
+  it('does not claim ahead with prefetch 0, nor while handlers are slow', async () => {
+    for (const [worker, wait] of [
+      [{ concurrency: 2, prefetch: 0 }, 0],
+      [{ concurrency: 2 }, 60],
+    ] as const) {
+      const s = await serve({
+        worker,
+        handlers: [def({ name: 'w', run: () => sleep(wait) })],
+      });
+      const limits = spyOnClaims(s.node);
+      const ops: OperationRecord[] = [];
+      for (let i = 0; i < 12; i++) ops.push(await s.node.start('w', null));
+      await until('all to succeed', async () => {
+        for (const op of ops) if ((await s.node.store.get(op))?.status !== STATUS.succeeded) return false;
+        return true;
+      });
+      expect(Math.max(...limits)).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it('gives back what it claimed ahead when it stops: not counted as attempts, run at once elsewhere', async () => {
+    const calls: string[] = [];
+    const started = gate();
+    const s = await serve({
+      worker: { concurrency: 1, prefetch: 4 },
+      handlers: [
+        quick('quick', calls),
+        def({
+          name: 'held',
+          async run(ctx) {
+            started.open();
+            await sleep(60_000, undefined, { signal: ctx.signal }).catch(() => undefined);
+            throw ctx.signal.reason;
+          },
+        }),
+      ],
+    });
+    // Quick runs first, so the worker claims ahead...
+    for (let i = 0; i < 4; i++) await s.node.start('quick', null);
+    await until('the quick ones to run', () => calls.length === 4);
+    // ...of the held one that takes the only slot.
+    const held: OperationRecord[] = [];
+    for (let i = 0; i < 5; i++) held.push(await s.node.start('held', null, { id: `held-${i}` }));
+    await started.opened;
+    await until('four more to be claimed ahead', async () => {
+      const leased = await Promise.all(held.map((op) => s.node.store.get(op)));
+      return leased.filter((r) => r?.leaseOwner).length === 5;
+    });
+    await s.node.close(50);
+
+    const after = await reopen(s);
+    for (const op of held) {
+      const record = (await after.store.get(op))!;
+      expect(record).toMatchObject({ leaseOwner: null, attempts: 0 });
+      expect(record.runAt).toBeLessThanOrEqual(Date.now());
+      expect((await after.store.history(op)).map((e) => e.kind)).toEqual(['created', 'claimed', 'released']);
+    }
+    const next = await reopen(s, { worker: FAST, handlers: [quick('held', calls)] });
+    await until('the next node to run them', async () => {
+      for (const op of held) if ((await next.store.get(op))?.status !== STATUS.succeeded) return false;
+      return true;
+    });
+    expect(calls.filter((id) => id.startsWith('held-')).sort()).toEqual(held.map((o) => o.id));
+  });
+
+  it('gives back an operation that waited too long for a slot (a third of its lease) instead of running it on a lease at risk', async () => {
+    const calls: string[] = [];
+    const slowStarted = gate();
+    const s = await serve({
+      worker: { concurrency: 1, prefetch: 2, leaseMs: 300 },
+      handlers: [
+        quick('quick', calls),
+        def({
+          name: 'slow',
+          async run() {
+            slowStarted.open();
+            await sleep(400);
+          },
+        }),
+      ],
+    });
+    for (let i = 0; i < 3; i++) await s.node.start('quick', null);
+    await until('the quick ones to run', () => calls.length === 3);
+    const slow = await s.node.start('slow', null);
+    await slowStarted.opened;
+    // Claimed ahead while the slow one holds the slot for 400 ms, longer than a third of the lease.
+    const waiting: OperationRecord[] = [];
+    for (let i = 0; i < 2; i++) waiting.push(await s.node.start('quick', null, { id: `waiting-${i}` }));
+    await until('all to succeed', async () => {
+      for (const op of [slow, ...waiting])
+        if ((await s.node.store.get(op))?.status !== STATUS.succeeded) return false;
+      return true;
+    });
+    for (const op of waiting) {
+      const kinds = (await s.node.store.history(op)).map((e) => e.kind);
+      expect(kinds).toEqual(['created', 'claimed', 'released', 'claimed', 'succeeded']);
+      await expectOneTerminalEvent(s.node, op, STATUS.succeeded);
+    }
+    // Each ran once: the given-back claim was never run.
+    expect(calls.filter((id) => id.startsWith('waiting-')).sort()).toEqual(waiting.map((o) => o.id));
+  });
+});
+
 describe('cancel', () => {
   it('cancel while waiting: canceled at once and the handler never runs', async () => {
     const blocker = gate();

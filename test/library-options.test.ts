@@ -54,6 +54,7 @@ describe('createLongrun', () => {
     ['maxAttempts 0', { handlers: [{ ...ok, maxAttempts: 0 }] }, 'handlers[0].maxAttempts', /from 1/],
     ['handlers not an array', { handlers: ok }, 'handlers', /array/],
     ['concurrency 0', { worker: { concurrency: 0 } }, 'worker.concurrency', /at least 1|from 1/],
+    ['a negative prefetch', { worker: { prefetch: -1 } }, 'worker.prefetch', /from 0 to 10000|at least 0/],
     ['negative leaseMs', { worker: { leaseMs: -1 } }, 'worker.leaseMs', /at least 300/],
     ['a misspelled worker option', { worker: { concurency: 2 } }, 'worker.concurency', /not an option/],
     ['a misspelled option', { handler: [ok] }, 'handler', /is not an option/],

@@ -7,6 +7,7 @@ import type { WorkerOptions } from '../engine/worker.js';
 export interface WorkerFlags {
   scenarios?: string;
   concurrency: string;
+  prefetch?: string;
   leaseMs: string;
   pollMs: string;
 }
@@ -25,6 +26,12 @@ export function addWorkerOptions(command: Command): Command {
         .default('8'),
     )
     .addOption(
+      new Option(
+        '--prefetch <n>',
+        'operations claimed ahead of a free slot while handlers are quick (default: the concurrency; 0: off)',
+      ).env('LONGRUN_PREFETCH'),
+    )
+    .addOption(
       new Option('--lease-ms <ms>', 'lease length; a dead worker’s operations are retaken after it')
         .env('LONGRUN_LEASE_MS')
         .default('30000'),
@@ -39,6 +46,7 @@ export function addWorkerOptions(command: Command): Command {
 export function workerSettings(flags: WorkerFlags): WorkerOptions {
   return {
     concurrency: integer('--concurrency', flags.concurrency, 1, 10_000),
+    ...(flags.prefetch !== undefined && { prefetch: integer('--prefetch', flags.prefetch, 0, 10_000) }),
     leaseMs: integer('--lease-ms', flags.leaseMs, 100, 86_400_000),
     pollIntervalMs: integer('--poll-ms', flags.pollMs, 10, 3_600_000),
   };

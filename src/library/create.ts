@@ -107,6 +107,7 @@ const OPTIONS = [
 ] as const;
 const WORKER_OPTIONS = [
   'concurrency',
+  'prefetch',
   'leaseMs',
   'pollIntervalMs',
   'progressIntervalMs',
@@ -262,6 +263,7 @@ function checkNodeOptions(
     c.object('worker', w);
     c.knownKeys(w, 'worker', WORKER_OPTIONS);
     c.integer('worker.concurrency', w.concurrency, 1, 10_000);
+    c.integer('worker.prefetch', w.prefetch, 0, 10_000);
     c.integer('worker.leaseMs', w.leaseMs, 300);
     c.integer('worker.pollIntervalMs', w.pollIntervalMs, 1);
     c.integer('worker.progressIntervalMs', w.progressIntervalMs, 0);
