@@ -192,3 +192,57 @@ it('a write from another node between two queued PATCHes is seen, and If-Match i
   const stale = await patch('raced', { statusDetail: 'stale' }, { 'If-Match': otherEtag });
   expect(stale.status).toBe(412);
 });
+
+it('a PATCH soon after another of the same operation writes at once, on the state the last one left', async () => {
+  await create('follow');
+  expect((await patch('follow', { statusDetail: 'one' })).status).toBe(200);
+  reads = 0;
+  updates = 0;
+  const second = await patch('follow', { statusDetail: 'two' });
+  expect(second.status).toBe(200);
+  expect(((await second.json()) as { statusDetail: string }).statusDetail).toBe('two');
+  const stored = (await otherNode.get(keyOf('follow')))!;
+  expect(second.headers.get('etag')).toBe(etagOf(stored));
+  expect(stored.version).toBe(3);
+  // One statement, no read first.
+  expect(reads).toBe(0);
+  expect(updates).toBe(1);
+});
+
+it('a remembered state made stale by another node costs a retry, never a wrong answer', async () => {
+  await create('stale');
+  expect((await patch('stale', { statusDetail: 'mine' })).status).toBe(200);
+  // Another node changes it: this node's remembered state is now a version behind.
+  const other = await otherNode.update(
+    keyOf('stale'),
+    { statusDetail: 'theirs' },
+    {},
+    { actor: 'test', kind: 'updated' },
+  );
+  if (!other.ok) throw new Error('the other node could not write');
+  reads = 0;
+  // Written on the operation as it is: the refused write answered with it, so no read was needed.
+  const next = await patch('stale', { statusDetail: 'mine again' });
+  expect(next.status).toBe(200);
+  expect(next.headers.get('etag')).toBe(etagOf({ ...other.record, version: other.record.version + 1 }));
+  expect(reads).toBe(0);
+  // An If-Match on the other node's version was refused on the remembered state; it is judged on the
+  // operation as it is, where it no longer holds either (this node wrote since): 412, after a fresh read.
+  const conditioned = await patch(
+    'stale',
+    { statusDetail: 'conditioned' },
+    { 'If-Match': etagOf(other.record) },
+  );
+  expect(conditioned.status).toBe(412);
+  // The other node ends it; this node's next status change is refused on that, not on what it remembers.
+  const ended = await otherNode.update(
+    keyOf('stale'),
+    { status: STATUS.succeeded },
+    {},
+    { actor: 'test', kind: 'succeeded' },
+  );
+  expect(ended.ok).toBe(true);
+  const refused = await patch('stale', { status: 'running' });
+  expect(refused.status).toBe(409);
+  expect((await otherNode.get(keyOf('stale')))!.status).toBe(STATUS.succeeded);
+});

@@ -322,7 +322,12 @@ describe('PostgresStore.updateChain: successive writes to one operation as one',
       { changes: { statusDetail: 'one' }, meta },
       { changes: { statusDetail: 'two' }, meta },
     ]);
-    expect(result).toEqual({ ok: false, reason: 'conflict' });
+    // With the operation as it is, so the caller can decide again without reading it.
+    expect(result).toMatchObject({
+      ok: false,
+      reason: 'conflict',
+      current: { version: base.version + 1, statusDetail: 'elsewhere' },
+    });
     expect(await s.get(base)).toMatchObject({ version: base.version + 1, statusDetail: 'elsewhere' });
     expect(await s.history(base)).toHaveLength(2);
     expect(

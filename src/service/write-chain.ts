@@ -9,11 +9,16 @@
  * (OperationStore.updateChain): one round trip and one commit for a queue of PATCHes, where one at a time
  * cost one each. A batch of one goes through `update`, which groups it with writes to other operations.
  *
+ * After the last batch, the state it left is remembered for a short while (RECENT_MS, within a memory
+ * bound): a write that follows soon (a client's next PATCH, a progress report) decides on it and goes
+ * in one round trip, without reading the operation first.
+ *
  * Every write is still guarded: the batch is written only if the operation is still at the version its
- * first write decided on. If it moved (another node, a worker), nothing is written and the whole batch
- * decides again on a fresh read, so no write and no refusal (a 412 from If-Match, a 409) is ever about a
- * state the operation was not in. A state handed over from the previous batch may be stale in that way:
- * a refusal or a "nothing to write" decided on it is confirmed on a fresh read first.
+ * first write decided on. If it moved (another node, a worker), nothing is written, the store answers
+ * with the operation as it is, and the whole batch decides again on that, so no write and no refusal (a
+ * 412 from If-Match, a 409) is ever about a state the operation was not in. A handed-over or remembered
+ * state may be stale in that way: a refusal or a "nothing to write" decided on it is confirmed on a
+ * fresh read first.
  */
 import { isTerminal } from '../model/status.js';
 import type { OperationRecord } from '../model/operation.js';
@@ -23,6 +28,11 @@ import type { ChainStep, OperationKey, OperationStore, RecordChanges, WriteMeta 
 const MAX_BATCH = 64;
 /** How often a batch decides again on a fresh read when another writer got in between. */
 const MAX_ATTEMPTS = 8;
+/** How long the state a batch left stays the next write's base (ms): a stale one only costs a retry. */
+const RECENT_MS = 2_000;
+/** What remembered states may weigh in all, roughly (their text), and one at most: larger aren't kept. */
+const RECENT_MAX_BYTES = 8 * 1024 * 1024;
+const RECENT_MAX_ENTRY_BYTES = 64 * 1024;
 
 export interface ChainedWrite {
   /** The changes to make to `current`, or undefined to write nothing; throws to refuse. */
@@ -50,6 +60,9 @@ type Decision = { error: unknown } | { unchanged: OperationRecord } | { step: nu
 export class WriteChains {
   /** Per operation: the writes waiting for the batch in flight. Present while a batch is in flight. */
   private readonly queues = new Map<string, Queued[]>();
+  /** Per operation, oldest first: the state its last batch left, when, and roughly what it weighs. */
+  private readonly recent = new Map<string, { record: OperationRecord; at: number; bytes: number }>();
+  private recentBytes = 0;
 
   constructor(
     private readonly store: OperationStore,
@@ -74,7 +87,7 @@ export class WriteChains {
   /** Writes batch after batch until no write for the operation is waiting. */
   private async drain(name: string, key: OperationKey, first: Queued[]): Promise<void> {
     let batch = first;
-    let handed: OperationRecord | undefined;
+    let handed = this.recall(name);
     for (;;) {
       try {
         handed = await this.writeBatch(key, batch, handed);
@@ -86,6 +99,7 @@ export class WriteChains {
       const queue = this.queues.get(name)!;
       if (queue.length === 0) {
         this.queues.delete(name);
+        this.remember(name, handed);
         return;
       }
       // Without updateChain (a store of someone else's), one write at a time.
@@ -100,9 +114,13 @@ export class WriteChains {
     handed: OperationRecord | undefined,
   ): Promise<OperationRecord | undefined> {
     let base = handed;
+    // Whether `base` was read for this batch (or returned by a refused write): the operation as it is.
+    let fresh = false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const fresh = base === undefined;
-      base ??= await this.store.get(key);
+      if (!base) {
+        base = await this.store.get(key);
+        fresh = true;
+      }
       if (!base) {
         for (const write of batch) write.reject(this.hooks.notFound(key));
         return undefined;
@@ -123,7 +141,8 @@ export class WriteChains {
         }
         if (!result.ok) {
           // Another writer got in first: decide the whole batch again on the operation as it is now.
-          base = undefined;
+          base = result.current;
+          fresh = base !== undefined;
           continue;
         }
         written = result.records;
@@ -147,21 +166,62 @@ export class WriteChains {
     base: OperationRecord,
     steps: ChainStep[],
     states: OperationRecord[],
-  ): Promise<{ ok: true; records: OperationRecord[] } | { ok: false; reason: 'notFound' | 'conflict' }> {
+  ): Promise<
+    | { ok: true; records: OperationRecord[] }
+    | { ok: false; reason: 'notFound' | 'conflict'; current?: OperationRecord }
+  > {
     if (steps.length === 1) {
       const { changes, meta } = steps[0];
-      const result = await this.store.update(key, changes, { expectedVersion: base.version }, meta);
-      return result.ok ? { ok: true, records: [result.record] } : { ok: false, reason: result.reason };
+      return this.store
+        .update(key, changes, { expectedVersion: base.version }, meta)
+        .then((r) => (r.ok ? { ok: true, records: [r.record] } : r));
     }
     // drain() makes batches of one for a store without updateChain.
     if (!this.store.updateChain) throw new Error('WriteChains: a chain needs OperationStore.updateChain');
     const result = await this.store.updateChain(base, steps);
     if (!result.ok) return result;
-    // The last state is the store's own; the ones before it never stood alone in the store.
+    // The last state is the store's own; the ones before it never stood alone in the store. A write
+    // never changes an operation's input or checkpoint: they are the store's (a remembered base has none).
+    const { input, checkpoint } = result.record;
     const records = states.map((state, n) =>
-      n === states.length - 1 ? result.record : { ...state, eventSeq: result.eventSeqs[n] },
+      n === states.length - 1
+        ? result.record
+        : { ...state, input, checkpoint, eventSeq: result.eventSeqs[n] },
     );
     return { ok: true, records };
+  }
+
+  /** The state the operation's last batch left, if recent (taken: the batch that starts now owns it). */
+  private recall(name: string): OperationRecord | undefined {
+    const entry = this.recent.get(name);
+    if (!entry) return undefined;
+    this.recent.delete(name);
+    this.recentBytes -= entry.bytes;
+    return performance.now() - entry.at <= RECENT_MS ? entry.record : undefined;
+  }
+
+  /**
+   * Keeps the state a batch left for the next write, without its input and checkpoint (no write decides
+   * on them, and they may be large), within the memory bound: the oldest and the expired go first.
+   */
+  private remember(name: string, record: OperationRecord | undefined): void {
+    if (!record) return;
+    const bytes =
+      256 +
+      JSON.stringify(record.props).length +
+      (record.statusDetail?.length ?? 0) +
+      (record.resourceLocation?.length ?? 0) +
+      (record.idempotencyKey?.length ?? 0) +
+      (record.requestHash?.length ?? 0);
+    if (bytes > RECENT_MAX_ENTRY_BYTES) return;
+    const at = performance.now();
+    this.recent.set(name, { record: { ...record, input: null, checkpoint: null }, at, bytes });
+    this.recentBytes += bytes;
+    for (const [oldest, entry] of this.recent) {
+      if (this.recentBytes <= RECENT_MAX_BYTES && at - entry.at <= RECENT_MS) break;
+      this.recent.delete(oldest);
+      this.recentBytes -= entry.bytes;
+    }
   }
 }
 

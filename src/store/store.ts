@@ -92,7 +92,10 @@ export interface ChainStep {
 }
 
 export type ChainResult =
-  { ok: true; record: OperationRecord; eventSeqs: number[] } | { ok: false; reason: 'notFound' | 'conflict' };
+  | { ok: true; record: OperationRecord; eventSeqs: number[] }
+  | { ok: false; reason: 'notFound' }
+  /** `current`: the operation as it is (read under the row's lock), when the store can tell. */
+  | { ok: false; reason: 'conflict'; current?: OperationRecord };
 
 export class DuplicateKeyError extends Error {
   constructor(
@@ -196,8 +199,8 @@ export interface OperationStore {
    * Optional, for stores without `modify`: successive writes to one operation as one write. Step i applies
    * to the operation as step i - 1 left it (the first to `base`); the operation ends as the last step leaves
    * it, its version moved on by one per step, with one history event per step (from and to the statuses
-   * the steps pass through). Written only if the operation is still at `base.version`, else `conflict` and
-   * nothing is written. On success, `record` is the operation after the last step and `eventSeqs[i]` the
+   * the steps pass through). Written only if the operation is still at `base.version`, else `conflict`
+   * (with the operation as it is) and nothing is written. On success, `record` is the operation after the last step and `eventSeqs[i]` the
    * history event of step i.
    */
   updateChain?(base: OperationRecord, steps: ChainStep[]): Promise<ChainResult>;

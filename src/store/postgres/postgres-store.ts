@@ -617,7 +617,7 @@ SELECT false, cur.*, NULL FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)`;
       params,
     );
     if (rows.length === 0) return { ok: false, reason: 'notFound' };
-    if (!rows[0].applied) return { ok: false, reason: 'conflict' };
+    if (!rows[0].applied) return { ok: false, reason: 'conflict', current: rowToRecord(rows[0]) };
     const record = rowToRecord(rows[0]);
     const eventSeqs = (rows[0].event_seqs ?? []).map(Number);
     record.eventSeq = eventSeqs[eventSeqs.length - 1];
