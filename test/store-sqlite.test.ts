@@ -125,6 +125,31 @@ describe('group commit: writes without a savepoint of their own (the engine clai
     await store.close();
   });
 
+  it('inserts and starts: a taken key, a taken idempotency key or an input that cannot be stored fails alone', async () => {
+    const store = new SqliteStore({ file: join(dir, `nosp-${++n}.db`) });
+    await store.migrate();
+    const taken = await store.insert(newOp({ idempotencyKey: 'k1' }), CREATED_META);
+    const [dup, dupKey, badInput, joinedKey, good, started] = await Promise.allSettled([
+      store.insert(newOp({ id: taken.id }), CREATED_META),
+      store.insert(newOp({ idempotencyKey: 'k1' }), CREATED_META),
+      store.insert(newOp({ input: { n: 1n } }), CREATED_META),
+      store.insertOrJoin(newOp({ idempotencyKey: 'k1' }), CREATED_META),
+      store.insert(newOp({ statusDetail: 'good' }), CREATED_META),
+      store.insertOrJoin(newOp({ statusDetail: 'started' }), CREATED_META),
+    ]);
+    expect(dup).toMatchObject({ status: 'rejected', reason: { existing: { id: taken.id } } });
+    expect(dupKey).toMatchObject({ status: 'rejected', reason: { existing: { id: taken.id } } });
+    expect(badInput).toMatchObject({ status: 'rejected', reason: { name: 'TypeError' } });
+    expect(joinedKey).toMatchObject({ status: 'rejected', reason: { existing: { id: taken.id } } });
+    expect(good).toMatchObject({
+      status: 'fulfilled',
+      value: { statusDetail: 'good', eventSeq: expect.any(Number) },
+    });
+    expect(started).toMatchObject({ status: 'fulfilled', value: { outcome: 'created' } });
+    if (good.status === 'fulfilled') expect(await store.history(good.value)).toHaveLength(1);
+    await store.close();
+  });
+
   it('when one of them fails inside the transaction, the whole group is rolled back and rejected', async () => {
     const db = new Database(join(dir, `nosp-raw-${++n}.db`));
     db.exec('CREATE TABLE t (k TEXT PRIMARY KEY)');

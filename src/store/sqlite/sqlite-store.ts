@@ -208,50 +208,63 @@ export class SqliteStore implements OperationStore {
     this.db.close();
   }
 
+  /*
+   * Inserts run without a savepoint of their own (a savepoint and its release cost about as much as the
+   * insert): a taken key or idempotency key is found by reading first, in the same transaction, and
+   * returned as a refusal rather than thrown, and the values are serialized before the group runs, so
+   * only the storage can fail inside it.
+   */
+
   async insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord> {
-    return this.writes.run(() => {
+    const values = insertValues(op);
+    const result = await this.writes.run(() => {
       const existing = this.getSync(op);
-      if (existing) throw new DuplicateKeyError(op, existing);
-      this.checkIdempotencyKey(op);
-      return this.insertSync(op, meta);
-    });
+      if (existing) return new DuplicateKeyError(op, existing);
+      return this.idempotencyKeyTaken(op) ?? this.insertSync(values, op, meta);
+    }, NO_SAVEPOINT);
+    if (result instanceof DuplicateKeyError) throw result;
+    return result;
   }
 
   async insertOrJoin(
     op: NewOperation,
     meta: WriteMeta,
   ): Promise<{ record: OperationRecord; outcome: JoinOutcome }> {
+    const values = insertValues(op);
     // One step of the write queue (one transaction): concurrent starts of one key see each other's rows.
-    return this.writes.run(() => {
+    const result = await this.writes.run(() => {
       const existing = this.getSync(op);
       if (existing && !TERMINAL.includes(existing.status))
         return { record: existing, outcome: 'joined' as const };
-      this.checkIdempotencyKey(op, existing?.seq);
-      if (!existing) return { record: this.insertSync(op, meta), outcome: 'created' as const };
+      const taken = this.idempotencyKeyTaken(op, existing?.seq);
+      if (taken) return taken;
+      if (!existing) return { record: this.insertSync(values, op, meta), outcome: 'created' as const };
       const row = this.stmt(
         `UPDATE operations SET ${restartSet(() => '?', '0')} WHERE seq = ? RETURNING *`,
-      ).get(...insertValues(op).slice(3), existing.seq) as OperationRow;
+      ).get(...values.slice(3), existing.seq) as OperationRow;
       const eventSeq = this.recordEvent(op, existing.status, op.status, meta);
       const record = rowToRecord(row);
       record.eventSeq = eventSeq;
       return { record, outcome: 'restarted' as const };
-    });
+    }, NO_SAVEPOINT);
+    if (result instanceof DuplicateKeyError) throw result;
+    return result;
   }
 
-  /** DuplicateKeyError when another operation (not the row `ownSeq`) holds the idempotency key. */
-  private checkIdempotencyKey(op: NewOperation, ownSeq?: number): void {
-    if (!op.idempotencyKey) return;
+  /** A DuplicateKeyError when another operation (not the row `ownSeq`) holds the idempotency key. */
+  private idempotencyKeyTaken(op: NewOperation, ownSeq?: number): DuplicateKeyError | undefined {
+    if (!op.idempotencyKey) return undefined;
     const byKey = this.findByIdempotencyKeySync(op.tenantId, op.idempotencyKey);
-    if (byKey && byKey.seq !== ownSeq) throw new DuplicateKeyError(byKey, byKey);
+    return byKey && byKey.seq !== ownSeq ? new DuplicateKeyError(byKey, byKey) : undefined;
   }
 
-  private insertSync(op: NewOperation, meta: WriteMeta): OperationRecord {
+  private insertSync(values: unknown[], op: NewOperation, meta: WriteMeta): OperationRecord {
     const row = this.stmt(
       `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
            status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
            created_by, terminal_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-    ).get(...insertValues(op)) as OperationRow;
+    ).get(...values) as OperationRow;
     const record = rowToRecord(row);
     record.eventSeq = this.recordEvent(op, null, op.status, meta);
     return record;
