@@ -28,8 +28,11 @@ import type { ChainStep, OperationKey, OperationStore, RecordChanges, WriteMeta 
 const MAX_BATCH = 64;
 /** How often a batch decides again on a fresh read when another writer got in between. */
 const MAX_ATTEMPTS = 8;
-/** How long the state a batch left stays the next write's base (ms): a stale one only costs a retry. */
-const RECENT_MS = 2_000;
+/**
+ * How long the state a batch left stays the next write's base (ms). A stale one costs what a read would
+ * (the refused write answers with the operation as it is), so this is bounded by memory, not staleness.
+ */
+const RECENT_MS = 30_000;
 /** What remembered states may weigh in all, roughly (their text), and one at most: larger aren't kept. */
 const RECENT_MAX_BYTES = 8 * 1024 * 1024;
 const RECENT_MAX_ENTRY_BYTES = 64 * 1024;
