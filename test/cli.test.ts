@@ -188,6 +188,17 @@ describe('longrun token, migrate, worker', () => {
     expect(stdout).toMatch(/schema up to date: SQLite .*m\.db/);
   });
 
+  it('refuses a bad engine flag before starting, naming it and its bounds', async () => {
+    for (const [flag, value] of [
+      ['--prefetch', '-1'],
+      ['--concurrency', '0'],
+    ]) {
+      const { stderr, code } = await longrun('worker', '--db', join(dir, 'flags.db'), flag, value);
+      expect(code).toBe(2);
+      expect(stderr).toContain(`${flag} must be a whole number from`);
+    }
+  });
+
   it('runs, in a worker process, operations a serve --no-workers process accepted', async () => {
     const db = join(dir, 'split.db');
     const front = await startServerProcess(['--db', db, '--auth', 'none', '--no-workers']);
