@@ -209,13 +209,8 @@ export class WriteChains {
    */
   private remember(name: string, record: OperationRecord | undefined): void {
     if (!record) return;
-    const bytes =
-      256 +
-      JSON.stringify(record.props).length +
-      (record.statusDetail?.length ?? 0) +
-      (record.resourceLocation?.length ?? 0) +
-      (record.idempotencyKey?.length ?? 0) +
-      (record.requestHash?.length ?? 0);
+    // Twice the key: the map's key and the record's own fields.
+    const bytes = rememberedBytes(record) + name.length;
     if (bytes > RECENT_MAX_ENTRY_BYTES) return;
     const at = performance.now();
     this.recent.set(name, { record: { ...record, input: null, checkpoint: null }, at, bytes });
@@ -256,6 +251,29 @@ function decide(base: OperationRecord, batch: ChainedWrite[]) {
     states.push(state);
   }
   return { decisions, steps, states };
+}
+
+/**
+ * Roughly what a remembered state holds in memory: every text a client can make long (the key, props,
+ * details, locations) and a fixed allowance for the rest. Input and checkpoint are not kept.
+ */
+export function rememberedBytes(record: OperationRecord): number {
+  const texts = [
+    record.tenantId,
+    record.scope,
+    record.id,
+    record.type,
+    record.statusDetail,
+    record.resourceLocation,
+    record.idempotencyKey,
+    record.requestHash,
+    record.createdBy,
+    record.handler,
+    record.leaseOwner,
+  ];
+  let bytes = 256 + JSON.stringify(record.props).length;
+  for (const text of texts) bytes += text?.length ?? 0;
+  return bytes;
 }
 
 /** The operation as a write of `changes` leaves it (what the stores' update does to the row). */
