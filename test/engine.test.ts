@@ -126,6 +126,14 @@ async function expectOneTerminalEvent(
   return history;
 }
 
+/** Waits until every one of `ops` has succeeded. */
+async function allSucceed(node: Longrun, ops: readonly OperationRecord[]): Promise<void> {
+  await until('all to succeed', async () => {
+    for (const op of ops) if ((await node.store.get(op))?.status !== STATUS.succeeded) return false;
+    return true;
+  });
+}
+
 describe('handler outcomes', () => {
   it('success: the result sets resourceLocation and the subtype properties of a richLongRunningOperation', async () => {
     const seen: HandlerContext<{ n: number }>[] = [];
@@ -337,10 +345,7 @@ describe('slots', () => {
     const ops = await Promise.all(
       Array.from({ length: 30 }, (_, i) => s.node.start('busy', null, { id: `slot-${i}` })),
     );
-    await until('all to succeed', async () => {
-      for (const op of ops) if ((await s.node.store.get(op))?.status !== STATUS.succeeded) return false;
-      return true;
-    });
+    await allSucceed(s.node, ops);
     expect(most).toBeGreaterThan(1);
     expect(most).toBeLessThanOrEqual(3);
     for (const op of ops) {
@@ -396,10 +401,7 @@ describe('claim-ahead (prefetch)', () => {
     const limits = spyOnClaims(s.node);
     const ops: OperationRecord[] = [];
     for (let i = 0; i < 60; i++) ops.push(await s.node.start('quick', null, { id: `ahead-${i}` }));
-    await until('all to succeed', async () => {
-      for (const op of ops) if ((await s.node.store.get(op))?.status !== STATUS.succeeded) return false;
-      return true;
-    });
+    await allSucceed(s.node, ops);
     // Once handlers proved quick, claims asked for more than the two slots.
     expect(Math.max(...limits)).toBeGreaterThan(2);
     expect(Math.max(...limits)).toBeLessThanOrEqual(4);
@@ -423,10 +425,7 @@ describe('claim-ahead (prefetch)', () => {
       const limits = spyOnClaims(s.node);
       const ops: OperationRecord[] = [];
       for (let i = 0; i < 12; i++) ops.push(await s.node.start('w', null));
-      await until('all to succeed', async () => {
-        for (const op of ops) if ((await s.node.store.get(op))?.status !== STATUS.succeeded) return false;
-        return true;
-      });
+      await allSucceed(s.node, ops);
       expect(Math.max(...limits)).toBeLessThanOrEqual(2);
     }
   });
@@ -469,10 +468,7 @@ describe('claim-ahead (prefetch)', () => {
       expect((await after.store.history(op)).map((e) => e.kind)).toEqual(['created', 'claimed', 'released']);
     }
     const next = await reopen(s, { worker: FAST, handlers: [quick('held', calls)] });
-    await until('the next node to run them', async () => {
-      for (const op of held) if ((await next.store.get(op))?.status !== STATUS.succeeded) return false;
-      return true;
-    });
+    await allSucceed(next, held);
     expect(calls.filter((id) => id.startsWith('held-')).sort()).toEqual(held.map((o) => o.id));
   });
 
@@ -499,11 +495,7 @@ describe('claim-ahead (prefetch)', () => {
     // Claimed ahead while the slow one holds the slot for 400 ms, longer than a third of the lease.
     const waiting: OperationRecord[] = [];
     for (let i = 0; i < 2; i++) waiting.push(await s.node.start('quick', null, { id: `waiting-${i}` }));
-    await until('all to succeed', async () => {
-      for (const op of [slow, ...waiting])
-        if ((await s.node.store.get(op))?.status !== STATUS.succeeded) return false;
-      return true;
-    });
+    await allSucceed(s.node, [slow, ...waiting]);
     for (const op of waiting) {
       const kinds = (await s.node.store.history(op)).map((e) => e.kind);
       expect(kinds).toEqual(['created', 'claimed', 'released', 'claimed', 'succeeded']);

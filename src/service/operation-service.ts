@@ -21,7 +21,7 @@ import {
   type RecordChanges,
 } from '../store/store.js';
 import type { ChangeFeed } from './changes.js';
-import { WriteChains } from './write-chain.js';
+import { MAX_WRITE_ATTEMPTS, WriteChains } from './write-chain.js';
 import { asObjectBody, defaultProps, typeForCreate, validateBody } from './validation.js';
 import { createHash } from 'node:crypto';
 
@@ -68,9 +68,6 @@ export interface StartRequest {
    */
   derivedId?: boolean;
 }
-
-/** How often a read-modify-write retries when another writer got in between. */
-const MAX_WRITE_ATTEMPTS = 8;
 
 export class OperationService {
   /** For stores without `modify` (PostgreSQL): writes to one operation, queued and batched (write-chain.ts). */

@@ -26,8 +26,8 @@ import type { ChainStep, OperationKey, OperationStore, RecordChanges, WriteMeta 
 
 /** At most this many writes go in one statement (a bound on the statement's size). */
 const MAX_BATCH = 64;
-/** How often a batch decides again on a fresh read when another writer got in between. */
-const MAX_ATTEMPTS = 8;
+/** How often a read-modify-write (a batch here, a delete in the service) tries again when another writer got in between. */
+export const MAX_WRITE_ATTEMPTS = 8;
 /**
  * How long the state a batch left stays the next write's base (ms). A stale one costs what a read would
  * (the refused write answers with the operation as it is), so this is bounded by memory, not staleness.
@@ -119,7 +119,7 @@ export class WriteChains {
     let base = handed;
     // Whether `base` was read for this batch (or returned by a refused write): the operation as it is.
     let fresh = false;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       if (!base) {
         base = await this.store.get(key);
         fresh = true;
