@@ -42,6 +42,8 @@ const quotable = (text: string) => text.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/
 
 export interface TokenVerifier {
   verify(authorizationHeader: string | undefined): Promise<Principal>;
+  /** The principal `verify` would return from its cache right now (no verification), else undefined. */
+  peek?(authorizationHeader: string | undefined): Principal | undefined;
 }
 
 export interface VerifierOptions {
@@ -113,6 +115,17 @@ class JwtVerifier implements TokenVerifier {
     // verification would start to fail.
     this.cache.store(token, principal, principal.expiresAt + this.toleranceMs);
     return principal;
+  }
+
+  peek(authorizationHeader: string | undefined): Principal | undefined {
+    let token: string;
+    try {
+      token = bearerToken(authorizationHeader);
+    } catch {
+      return undefined;
+    }
+    const cached = this.cache.lookup(token, this.now ? this.now() : Date.now());
+    return cached && 'principal' in cached ? cached.principal : undefined;
   }
 
   /** A token without `kid` may match several JWKS keys; jose leaves trying each of them to the caller. */

@@ -26,6 +26,8 @@ import { metadataRoutes } from './metadata.js';
 import { metricsPlugin } from './metrics.js';
 import { openApiRoute } from './openapi.js';
 import { OPEN_SECURITY, type Security } from './security.js';
+import { ResponseCache } from './response-cache.js';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 export interface AppOptions {
   service: OperationService;
@@ -170,16 +172,44 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const server = options.tls
     ? ({ http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key } } as object)
     : {};
+  const httpOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+  };
+  // Repeated plain GETs of an operation answered before Fastify (response-cache.ts): plain HTTP only
+  // (its server is made here), not when every request must be logged, and only with a security and a
+  // store that can say without I/O that a token and an operation are unchanged.
+  const verified = security.verified?.bind(security);
+  let responses: ResponseCache | undefined;
+  let observe: (family: string, method: string, status: number, seconds: number) => void = () => {};
+  if (!options.tls && !options.logRequests && verified && options.service.store.readCached) {
+    responses = new ResponseCache({
+      verified,
+      cachedView: (key) => options.service.cachedView(key),
+      observe: (...args) => observe(...args),
+    });
+  }
+  const cache = responses;
+  const serverFactory = cache
+    ? (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
+        // What Fastify does for a plain HTTP server of its own (lib/server.js), with the cache in front.
+        const made = createServer(httpOptions, (request, response) => {
+          if (!cache.serve(request, response)) handler(request, response);
+        });
+        made.keepAliveTimeout = limits.keepAliveTimeoutMs;
+        made.requestTimeout = limits.requestTimeoutMs;
+        made.setTimeout(limits.idleTimeoutMs);
+        return made;
+      }
+    : undefined;
   const app = Fastify({
     ...server,
+    ...(serverFactory ? { serverFactory } : {}),
     // Slow or stalled clients can't hold connections: headers, whole requests and idle sockets are timed.
     requestTimeout: limits.requestTimeoutMs,
     // Node checks the header and request deadlines on this interval (30 s by default: too coarse).
-    http: {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-    },
+    http: httpOptions,
     connectionTimeout: limits.idleTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     logger: options.logger ?? false,
@@ -278,7 +308,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   // Prometheus metrics, $metadata and the OpenAPI document (public), JSON batching.
-  metricsPlugin(app, { service: options.service });
+  const metrics = metricsPlugin(app, { service: options.service });
+  observe = (family, method, status, seconds) => metrics.observe(family, method, status, seconds);
   metadataRoutes(app);
   openApiRoute(app);
   batchRoutes(app, { security });
@@ -310,7 +341,38 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       retryAfterSeconds: options.retryAfterSeconds ?? 1,
       maxWaitSeconds: options.maxWaitSeconds ?? 60,
       secrets,
+      responses,
     });
   }
+  if (responses) disableOnNewHooks(app, responses);
   return app;
+}
+
+/** The hooks that run on requests: answers from the cache would skip them. */
+const REQUEST_HOOKS = new Set([
+  'onRequest',
+  'preParsing',
+  'preValidation',
+  'preHandler',
+  'preSerialization',
+  'onSend',
+  'onResponse',
+  'onError',
+  'onTimeout',
+  'onRequestAbort',
+]);
+
+/**
+ * An embedding application may add its own request hooks to the app (an IP allow-list, the library's
+ * loopback-only guard, a rate limit): answers from the cache would skip them, so the first such hook turns
+ * the cache off. Child contexts inherit `addHook` from the root, so their hooks count too (more than needed:
+ * safe).
+ */
+function disableOnNewHooks(app: FastifyInstance, responses: ResponseCache): void {
+  // Called with the context's own `this` (not bound): a child context's hook stays the child's.
+  const addHook = app.addHook as (this: FastifyInstance, ...args: unknown[]) => FastifyInstance;
+  (app as { addHook: unknown }).addHook = function (this: FastifyInstance, name: string, ...rest: unknown[]) {
+    if (REQUEST_HOOKS.has(name)) responses.disable();
+    return addHook.call(this, name, ...rest);
+  };
 }

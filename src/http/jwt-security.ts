@@ -44,6 +44,7 @@ export function jwtSecurity(verifier: TokenVerifier, directory: UserDirectory): 
 
     directory,
   };
+  if (verifier.peek) security.verified = verifier.peek.bind(verifier);
 
   return security;
 }

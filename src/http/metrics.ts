@@ -190,9 +190,11 @@ export class LongrunMetrics {
 
   /** Counts one answered request (Fastify's onResponse). */
   observeRequest(request: FastifyRequest, reply: FastifyReply): void {
-    const family = familyLabel(request.url);
-    const method = request.method;
-    const status = reply.statusCode;
+    this.observe(familyLabel(request.url), request.method, reply.statusCode, reply.elapsedTime / 1000);
+  }
+
+  /** Counts one answered request of this route family, method and status that took `seconds`. */
+  observe(family: string, method: string, status: number, seconds: number): void {
     let byMethod = this.httpChildren.get(family);
     if (!byMethod) this.httpChildren.set(family, (byMethod = new Map()));
     let byStatus = byMethod.get(method);
@@ -204,7 +206,7 @@ export class LongrunMetrics {
       byStatus.set(status, child);
     }
     child.count.inc();
-    child.duration.observe(reply.elapsedTime / 1000);
+    child.duration.observe(seconds);
   }
 
   close(): void {

@@ -34,6 +34,9 @@ import { encodeSegment, origin } from './urls.js';
 import { matchAction, runAction, type RunActionOptions } from './actions/actions-route.js';
 import type { SecretBox } from '../service/secret-box.js';
 import type { Access, Security } from './security.js';
+import { familyLabel } from './metrics.js';
+import type { ResponseCache } from './response-cache.js';
+import { INNER_ORIGIN_HEADER } from './urls.js';
 
 export const ODATA_JSON =
   'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8';
@@ -50,6 +53,8 @@ export interface OperationsRouteOptions {
   maxWaitSeconds: number;
   /** Seals secrets an action must answer again on a replay (resetPassword's generated password). */
   secrets: SecretBox;
+  /** Keeps answers to plain GETs of an operation, to give them again before Fastify (response-cache.ts). */
+  responses?: ResponseCache;
 }
 
 const ALLOWED: Record<string, readonly string[]> = {
@@ -76,9 +81,13 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       const path = rawUrl.slice(prefix.length, q < 0 ? undefined : q);
       const search = q < 0 ? '' : rawUrl.slice(q + 1);
       const caller = await security.authenticate(request.headers.authorization);
-      const resolved = await resolveUserPath(path, version, caller.me, (key) =>
-        security.canonicalUserKey(caller, key),
-      );
+      // An answer is kept for repeats only if resolving its path consulted nothing that can change: the
+      // directory's pairs can move a UPN (`name@domain`) to another user; other keys map to themselves.
+      let askedDirectory = false;
+      const resolved = await resolveUserPath(path, version, caller.me, (key) => {
+        if (key.includes('@')) askedDirectory = true;
+        return security.canonicalUserKey(caller, key);
+      });
       const serviceRoot = `${origin(request, options.publicUrl)}/${version}`;
       if (!resolved) {
         return startAction(request, reply, path, { ...options, caller, serviceRoot });
@@ -118,6 +127,9 @@ export function operationsRoute(app: FastifyInstance, options: OperationsRouteOp
       };
       const h = new Handler(service, request, reply, resolved, ref, ctx, prefs, serviceRoot, search, options);
       h.tokenValidUntil = tokenValidUntil(caller.principal); // an event stream ends with its token
+      if (options.responses && !askedDirectory) {
+        h.verified = security.verified?.(request.headers.authorization);
+      }
       return h.dispatch(method);
     },
   });
@@ -173,6 +185,8 @@ function startAction(
 class Handler {
   private readonly applied: string[] = [];
   tokenValidUntil = Infinity;
+  /** Security.verified for this request, when its answer to a plain GET may be kept for repeats. */
+  verified: object | undefined;
 
   constructor(
     private readonly service: OperationService,
@@ -240,6 +254,7 @@ class Handler {
     } else {
       record = await this.service.get(this.ref, id);
     }
+    const keep = this.verified !== undefined && this.prefs.wait === undefined;
     const etag = etagOf(record);
     this.reply.header('ETag', etag);
     // Clients that can follow a push stream learn where it is (the client's poller follows it instead of
@@ -262,13 +277,35 @@ class Handler {
       { serviceRoot: this.serviceRoot, contextPath: this.resolved.contextPath, select: parsed.select },
       this.resolved.isFunction,
     );
-    return this.jsonText(
-      200,
-      entityJson(record, context, {
-        includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers,
-        select: parsed.select,
-      }),
-    );
+    const text = entityJson(record, context, {
+      includeUnknownEnumMembers: this.ctx.includeUnknownEnumMembers,
+      select: parsed.select,
+    });
+    const reply = this.jsonText(200, text);
+    if (keep) this.keepAnswer(record, id, text);
+    return reply;
+  }
+
+  /** Offers this 200 to the response cache, for repeats of the same request (response-cache.ts). */
+  private keepAnswer(record: OperationView, id: string, text: string): void {
+    const raw = this.request.raw;
+    // Only requests from this node's own listening server: not a $batch step or an app that never listens.
+    if (raw.headers[INNER_ORIGIN_HEADER] !== undefined || !this.request.server.server.listening) return;
+    const headers: [string, string][] = [];
+    for (const [name, value] of Object.entries(this.reply.getHeaders())) {
+      if (name === 'request-id' || name === 'client-request-id' || name === 'content-length') continue;
+      if (typeof value === 'string') headers.push([name, value]);
+      else if (typeof value === 'number') headers.push([name, String(value)]);
+      else return; // a repeated header: not a shape the cache keeps
+    }
+    this.options.responses!.remember(raw, {
+      record,
+      key: keyOf(this.ref, id),
+      verified: this.verified!,
+      headers,
+      body: Buffer.from(text),
+      family: familyLabel(raw.url ?? ''),
+    });
   }
 
   private async list(): Promise<FastifyReply> {

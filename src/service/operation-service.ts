@@ -90,6 +90,14 @@ export class OperationService {
     return record;
   }
 
+  /**
+   * The operation as the store's in-memory read cache holds it, when that is known current (no I/O), else
+   * undefined: the same object `get` returned, while nothing changed.
+   */
+  cachedView(key: OperationKey): OperationView | undefined {
+    return this.store.readCached?.(key);
+  }
+
   /** A page of the collection, and whether another page follows. */
   async list(ref: CollectionRef, query: ListQuery): Promise<{ records: OperationView[]; hasMore: boolean }> {
     const rows = await this.store.list(ref.tenantId, ref.scope, query);

@@ -177,6 +177,12 @@ export interface OperationStore {
   get(key: OperationKey): Promise<OperationRecord | undefined>;
   /** What clients see of one operation: cheaper than `get` (reads serve these). */
   read(key: OperationKey): Promise<OperationView | undefined>;
+  /**
+   * Optional: what `read` would return now, when the store holds it in memory and knows it is current
+   * (no I/O; undefined otherwise). The same object `read` returned while nothing changed, so a caller
+   * can tell by identity that what it derived from a read is still current.
+   */
+  readCached?(key: OperationKey): OperationView | undefined;
   findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<OperationRecord | undefined>;
   update(
     key: OperationKey,

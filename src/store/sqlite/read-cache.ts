@@ -40,15 +40,8 @@ export class ReadCache<V extends object> {
   /** The cached value for `key` if the database is unchanged since it was read, else `load()`'s (cached). */
   get(key: string, load: () => V | undefined): V | undefined {
     if (this.maxWeight <= 0) return load();
-    const [changes, dataVersion] = this.stamp.get()!;
-    if (changes !== this.changes || dataVersion !== this.dataVersion) {
-      this.clear();
-      this.changes = changes;
-      this.dataVersion = dataVersion;
-    } else {
-      const hit = this.entries.get(key);
-      if (hit !== undefined) return hit;
-    }
+    const hit = this.peek(key);
+    if (hit !== undefined) return hit;
     const value = load();
     if (value === undefined) return undefined;
     const weight = this.weigh(value, key);
@@ -58,6 +51,19 @@ export class ReadCache<V extends object> {
     this.entries.set(key, deepFreeze(value));
     this.weight += weight;
     return value;
+  }
+
+  /** The cached value for `key` if the database is unchanged since it was read; never reads. */
+  peek(key: string): V | undefined {
+    if (this.maxWeight <= 0) return undefined;
+    const [changes, dataVersion] = this.stamp.get()!;
+    if (changes !== this.changes || dataVersion !== this.dataVersion) {
+      this.clear();
+      this.changes = changes;
+      this.dataVersion = dataVersion;
+      return undefined;
+    }
+    return this.entries.get(key);
   }
 
   private clear(): void {

@@ -101,6 +101,9 @@ interface DueRow {
 
 const KEY_WHERE = 'tenant_id = ? AND scope = ? AND id = ?';
 
+/** The read cache's key; NUL can't occur in a tenant, scope or id (refused at the edge). */
+const readKey = (key: OperationKey) => `${key.tenantId}\0${key.scope}\0${key.id}`;
+
 export class SqliteStore implements OperationStore {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
@@ -275,8 +278,7 @@ export class SqliteStore implements OperationStore {
   }
 
   async read(key: OperationKey): Promise<OperationView | undefined> {
-    // NUL can't occur in a tenant, scope or id (refused at the edge), so it separates them unambiguously.
-    return this.reads.get(`${key.tenantId}\0${key.scope}\0${key.id}`, () => {
+    return this.reads.get(readKey(key), () => {
       const row = this.stmt(`SELECT ${VIEW_COLUMNS} FROM operations WHERE ${KEY_WHERE}`).get(
         key.tenantId,
         key.scope,
@@ -284,6 +286,10 @@ export class SqliteStore implements OperationStore {
       ) as ViewRow | undefined;
       return row && rowToView(row, key.tenantId, key.scope);
     });
+  }
+
+  readCached(key: OperationKey): OperationView | undefined {
+    return this.reads.peek(readKey(key));
   }
 
   private getSync(key: OperationKey): OperationRecord | undefined {
