@@ -15,6 +15,9 @@ import { createUserDirectory } from '../src/auth/user-directory.js';
 import { createTokenVerifier } from '../src/auth/verify.js';
 import { jwtSecurity } from '../src/http/jwt-security.js';
 import { createLongrun } from '../src/longrun.js';
+import pg from 'pg';
+import { PostgresStore } from '../src/store/postgres/postgres-store.js';
+import { freshDatabase } from './support/pg.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 const SECRET = 'response-cache-secret-0123456789-abcdefghijklmnop';
@@ -23,6 +26,10 @@ const AUDIENCE = 'api://longrun';
 const TENANT_A = 'aaaaaaaa-0000-4000-8000-00000000000a';
 const TENANT_B = 'bbbbbbbb-0000-4000-8000-00000000000b';
 const ALICE = { oid: 'a11ce000-0000-4000-8000-000000000001', upn: 'alice@contoso.com' };
+
+/** The columns a row is copied with (all but seq, which a new row gets anew). */
+const COPY_COLUMNS =
+  'tenant_id, scope, id, type, status, created_at, last_action_at, resource_location, status_detail, props, version';
 
 let config: AuthConfig;
 let keyDir: string;
@@ -229,6 +236,81 @@ describe('with bearer tokens (SQLite)', () => {
       expect((await as(admin, 'GET', byOid)).status).toBe(200);
     }
     expect(reads.count).toBe(readsBefore + 3);
+  });
+});
+
+describe('on PostgreSQL (each repeat checks the row and its version; two nodes)', () => {
+  let server: TestServer;
+  let other: TestServer;
+  let sql: pg.Client;
+  let token: string;
+  let reads: { count: number };
+  beforeAll(async () => {
+    const url = await freshDatabase('response_cache');
+    server = await startTestServer({
+      store: new PostgresStore({ connectionString: url }),
+      security: security(),
+      worker: false,
+      retention: false,
+    });
+    other = await startTestServer({
+      store: new PostgresStore({ connectionString: url }),
+      security: security(),
+      worker: false,
+      retention: false,
+    });
+    sql = new pg.Client({ connectionString: url });
+    await sql.connect();
+    reads = countReads(server);
+    token = await app(TENANT_A, ['LongRun.ReadWrite.All']);
+  });
+  afterAll(async () => {
+    await sql?.end();
+    await other?.close();
+    await server?.close();
+  });
+  const call = (on: TestServer, method: string, path: string, body?: unknown) =>
+    on.request(method, path, { body, headers: { authorization: `Bearer ${token}` } });
+
+  it("answers repeats without reading the operation, and shows another node's write and a re-created operation", async () => {
+    expect(
+      (await call(server, 'POST', '/v1.0/operations', { id: 'pg-kept', status: 'running' })).status,
+    ).toBe(201);
+    const first = await call(server, 'GET', '/v1.0/operations/pg-kept');
+    const firstBody = await first.text();
+    const readsBefore = reads.count;
+    for (let i = 0; i < 3; i++) {
+      const again = await call(server, 'GET', '/v1.0/operations/pg-kept');
+      expect(await again.text()).toBe(firstBody);
+      expect(again.headers.get('request-id')).not.toBe(first.headers.get('request-id'));
+    }
+    expect(reads.count).toBe(readsBefore);
+
+    // Another node changes it: the next GET here shows the change.
+    expect(
+      (await call(other, 'PATCH', '/v1.0/operations/pg-kept', { statusDetail: 'elsewhere' })).status,
+    ).toBe(200);
+    const changed = (await (await call(server, 'GET', '/v1.0/operations/pg-kept')).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(changed.statusDetail).toBe('elsewhere');
+
+    // Deleted and created again with the same id, version and times: another row, so not the kept answer.
+    await call(server, 'GET', '/v1.0/operations/pg-kept');
+    const row = await sql.query<{ version: number }>(`SELECT version FROM operations WHERE id = 'pg-kept'`);
+    await sql.query(`
+      WITH gone AS (DELETE FROM operations WHERE id = 'pg-kept' RETURNING *)
+      INSERT INTO operations (${COPY_COLUMNS}) SELECT ${COPY_COLUMNS.replace('status_detail', "'re-created'")} FROM gone`);
+    const recreated = await sql.query<{ version: number }>(
+      `SELECT version FROM operations WHERE id = 'pg-kept'`,
+    );
+    expect(recreated.rows[0].version).toBe(row.rows[0].version);
+    const again = (await (await call(server, 'GET', '/v1.0/operations/pg-kept')).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(again.statusDetail).toBe('re-created');
   });
 });
 

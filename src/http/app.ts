@@ -178,15 +178,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
   };
   // Repeated plain GETs of an operation answered before Fastify (response-cache.ts): plain HTTP only
-  // (its server is made here), not when every request must be logged, and only with a security and a
-  // store that can say without I/O that a token and an operation are unchanged.
+  // (its server is made here), not when every request must be logged, and only with a security that can
+  // say without I/O that a token is unchanged and a store that can say whether an operation is.
   const verified = security.verified?.bind(security);
   let responses: ResponseCache | undefined;
   let observe: (family: string, method: string, status: number, seconds: number) => void = () => {};
-  if (!options.tls && !options.logRequests && verified && options.service.store.readCached) {
+  if (!options.tls && !options.logRequests && verified && options.service.tellsCurrent) {
     responses = new ResponseCache({
       verified,
-      cachedView: (key) => options.service.cachedView(key),
+      isCurrent: (key, view) => options.service.isCurrent(key, view),
       observe: (...args) => observe(...args),
     });
   }
@@ -194,9 +194,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const serverFactory = cache
     ? (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
         // What Fastify does for a plain HTTP server of its own (lib/server.js), with the cache in front.
-        const made = createServer(httpOptions, (request, response) => {
-          if (!cache.serve(request, response)) handler(request, response);
-        });
+        const made = createServer(httpOptions, (request, response) =>
+          cache.handle(request, response, handler),
+        );
         made.keepAliveTimeout = limits.keepAliveTimeoutMs;
         made.requestTimeout = limits.requestTimeoutMs;
         made.setTimeout(limits.idleTimeoutMs);

@@ -8,12 +8,14 @@
  *   and Authorization, and nothing that changes the answer (no Prefer, If-Match, If-None-Match, body);
  * - its token is still verified (Security.verified gives the very principal the answer was made for: an
  *   expired or evicted token goes the slow way and is checked again);
- * - the operation is unchanged: the store's read cache still holds the exact object the answer was
- *   rendered from (OperationService.cachedView). That cache is emptied by any write to the database, from
- *   this process or another (read-cache.ts), so an answer is never older than a write acknowledged before
+ * - the operation is unchanged (OperationService.isCurrent): on SQLite the store's read cache still holds
+ *   the exact object the answer was rendered from (that cache is emptied by any write to the file, from
+ *   this process or another: read-cache.ts); on PostgreSQL a read of the row's seq and version, made after
+ *   the request came, still matches. Either way an answer is never older than a write acknowledged before
  *   the request came.
  *
- * Anything else, and every error, goes to Fastify as before, which also refreshes the entry. Only answers
+ * Anything else, and every error, goes to Fastify as before (after that read, when one was made), which
+ * also refreshes the entry. Only answers
  * whose path resolution consulted nothing that can change (a `/users/{upn}` path asks the user directory)
  * are kept. The server's own hooks are the only ones bypassed: the cache turns itself off for good when
  * anyone adds a hook to the app after it was built (an embedding application's own checks must run).
@@ -51,11 +53,13 @@ interface Entry extends CachedAnswer {
 export interface ResponseCacheDeps {
   /** The principal (or open-security marker) authenticate() would reuse now for this header, if any. */
   verified: (authorization: string | undefined) => object | undefined;
-  /** The operation as the store's read cache holds it, when the cache knows it is current. */
-  cachedView: (key: OperationKey) => OperationView | undefined;
+  /** Whether the operation is still as `view` shows it: at once (SQLite's read cache) or by a small read. */
+  isCurrent: (key: OperationKey, view: OperationView) => boolean | Promise<boolean>;
   /** Counts an answered request in the metrics. */
   observe: (family: string, method: string, status: number, seconds: number) => void;
 }
+
+type Next = (request: IncomingMessage, response: ServerResponse) => void;
 
 export class ResponseCache {
   private readonly entries = new Map<string, Entry>();
@@ -80,25 +84,39 @@ export class ResponseCache {
   }
 
   /**
-   * Answers `request` from the cache and returns true, or returns false having touched nothing (the
-   * request then goes to Fastify).
+   * Answers `request` from the cache when it may, else hands it to `next` (Fastify) untouched: at once,
+   * or after the store said the operation changed (or failed to say: Fastify answers with the error).
    */
-  serve(request: IncomingMessage, response: ServerResponse): boolean {
-    if (!this.on || request.method !== 'GET') return false;
-    const key = requestKey(request);
-    if (key === undefined) return false;
-    const entry = this.entries.get(key);
-    if (entry === undefined) return false;
+  handle(request: IncomingMessage, response: ServerResponse, next: Next): void {
+    const key = this.on && request.method === 'GET' ? requestKey(request) : undefined;
+    const entry = key === undefined ? undefined : this.entries.get(key);
+    if (entry === undefined) return next(request, response);
     const started = performance.now();
+    let current: boolean | Promise<boolean>;
     try {
-      if (this.deps.verified(request.headers.authorization) !== entry.verified) return false;
-      if (this.deps.cachedView(entry.key) !== entry.record) {
-        this.drop(key, entry);
-        return false;
-      }
+      current =
+        this.deps.verified(request.headers.authorization) === entry.verified &&
+        this.deps.isCurrent(entry.key, entry.record);
     } catch {
-      return false; // a store closing or failing: Fastify's way answers with the right error
+      current = false; // a store closing or failing: Fastify's way answers with the right error
     }
+    if (current === true) return this.answer(request, response, entry, started);
+    if (current === false) {
+      this.drop(key!, entry);
+      return next(request, response);
+    }
+    current.then(
+      (yes) => {
+        if (yes) return this.answer(request, response, entry, started);
+        this.drop(key!, entry);
+        next(request, response);
+      },
+      () => next(request, response),
+    );
+  }
+
+  private answer(request: IncomingMessage, response: ServerResponse, entry: Entry, started: number): void {
+    if (response.destroyed) return; // the client left while the store was asked
     const head = entry.head.slice();
     head.push('request-id', randomUUID());
     const clientRequestId = request.headers['client-request-id'];
@@ -106,7 +124,6 @@ export class ResponseCache {
     response.writeHead(200, head);
     response.end(entry.body);
     this.deps.observe(entry.family, 'GET', 200, (performance.now() - started) / 1000);
-    return true;
   }
 
   /** Keeps the answer Fastify is about to send to `request`, if such a request may be answered again. */
@@ -131,6 +148,8 @@ export class ResponseCache {
   }
 
   private drop(key: string, entry: Entry): void {
+    // Only if it is still this entry: an answer checked by a read may have been replaced meanwhile.
+    if (this.entries.get(key) !== entry) return;
     this.entries.delete(key);
     this.bytes -= entry.bytes;
   }

@@ -90,12 +90,22 @@ export class OperationService {
     return record;
   }
 
+  /** Whether the store can tell `isCurrent` (the response cache needs it). */
+  get tellsCurrent(): boolean {
+    return this.store.readCached !== undefined || this.store.readStamp !== undefined;
+  }
+
   /**
-   * The operation as the store's in-memory read cache holds it, when that is known current (no I/O), else
-   * undefined: the same object `get` returned, while nothing changed.
+   * Whether `view` (what `get` returned earlier) is still the operation as it is now: at once from the
+   * store's in-memory read cache (the very object, while nothing changed), else by a small read of its
+   * row and version.
    */
-  cachedView(key: OperationKey): OperationView | undefined {
-    return this.store.readCached?.(key);
+  isCurrent(key: OperationKey, view: OperationView): boolean | Promise<boolean> {
+    if (this.store.readCached) return this.store.readCached(key) === view;
+    if (!this.store.readStamp) return false;
+    return this.store
+      .readStamp(key)
+      .then((stamp) => stamp !== undefined && stamp.seq === view.seq && stamp.version === view.version);
   }
 
   /** A page of the collection, and whether another page follows. */

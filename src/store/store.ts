@@ -148,6 +148,12 @@ export interface ClaimOptions {
  * Every method rejects with StoreUnavailableError when the database can't be reached; other errors are
  * bugs or bad input that slipped through validation.
  */
+/** A row's identity and version (OperationStore.readStamp). */
+export interface OperationStamp {
+  seq: number;
+  version: number;
+}
+
 export interface OperationStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Webhook subscriptions; a store without them serves no /subscriptions. */
@@ -183,6 +189,12 @@ export interface OperationStore {
    * can tell by identity that what it derived from a read is still current.
    */
   readCached?(key: OperationKey): OperationView | undefined;
+  /**
+   * Optional: which row and which version of it the operation is now (one small read), for a store
+   * without `readCached`: equal to a view's `seq` and `version` exactly when nothing changed since that
+   * view was read (every change moves the version; a deleted and re-created operation is another row).
+   */
+  readStamp?(key: OperationKey): Promise<OperationStamp | undefined>;
   findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<OperationRecord | undefined>;
   update(
     key: OperationKey,

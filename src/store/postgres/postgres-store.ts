@@ -41,6 +41,7 @@ import {
   type ListenOptions,
   type NewOperation,
   type OperationKey,
+  type OperationStamp,
   type OperationStore,
   type RecordChanges,
   type StoreChange,
@@ -456,6 +457,14 @@ export class PostgresStore implements OperationStore {
       key.id,
     ]);
     return rows[0] && rowToView(rows[0], key.tenantId, key.scope);
+  }
+
+  async readStamp(key: OperationKey): Promise<OperationStamp | undefined> {
+    const { rows } = await this.query<{ seq: string; version: number }>(
+      `SELECT seq, version FROM operations WHERE ${KEY_WHERE}`,
+      [key.tenantId, key.scope, key.id],
+    );
+    return rows[0] && { seq: Number(rows[0].seq), version: rows[0].version };
   }
 
   async findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<OperationRecord | undefined> {
