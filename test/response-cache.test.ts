@@ -14,7 +14,10 @@ import { ADMIN_ROLE_TEMPLATE_IDS } from '../src/auth/permissions.js';
 import { createUserDirectory } from '../src/auth/user-directory.js';
 import { createTokenVerifier } from '../src/auth/verify.js';
 import { jwtSecurity } from '../src/http/jwt-security.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ResponseCache } from '../src/http/response-cache.js';
 import { createLongrun } from '../src/longrun.js';
+import type { OperationView } from '../src/model/operation.js';
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { freshDatabase } from './support/pg.js';
@@ -348,5 +351,86 @@ describe('an embedding application', () => {
       await node.close();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the cache itself', () => {
+  /** A request as Node's parser hands it over, and a response that records what was written. */
+  const request = (url: string, authorization = 'Bearer t') =>
+    ({ method: 'GET', url, headers: { host: 'h', authorization } }) as unknown as IncomingMessage;
+  const response = () => {
+    const written: { status?: number; head?: string[]; body?: Buffer } = {};
+    const res = {
+      destroyed: false,
+      writeHead(status: number, head: string[]) {
+        written.status = status;
+        written.head = head;
+      },
+      end(body: Buffer) {
+        written.body = body;
+      },
+    };
+    return { res: res as unknown as ServerResponse, written };
+  };
+  const view = { seq: 1, version: 1 } as OperationView;
+  const principal = {};
+  const answer = (bytes: number) => ({
+    record: view,
+    key: { tenantId: 't', scope: 's', id: 'x' },
+    verified: principal,
+    headers: [['etag', '"1-0"']] as [string, string][],
+    body: Buffer.alloc(bytes, 'a'),
+    family: 'app',
+  });
+
+  it('holds at most 16 MB, dropping the oldest first, and keeps no answer over 64 KB', () => {
+    const cache = new ResponseCache({ verified: () => principal, isCurrent: () => true, observe: () => {} });
+    for (let i = 0; i < 1000; i++) cache.remember(request(`/v1.0/operations/${i}`), answer(30_000));
+    expect(cache.size.bytes).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(cache.size.entries).toBeLessThan(1000);
+    cache.remember(request('/v1.0/operations/huge'), answer(70_000));
+
+    const served = (url: string) => {
+      const { res, written } = response();
+      let passedOn = false;
+      cache.handle(request(url), res, () => (passedOn = true));
+      return passedOn ? undefined : written;
+    };
+    expect(served('/v1.0/operations/0')).toBeUndefined();
+    expect(served('/v1.0/operations/huge')).toBeUndefined();
+    const last = served('/v1.0/operations/999');
+    expect(last?.status).toBe(200);
+    expect(last?.body?.length).toBe(30_000);
+    expect(last?.head).toEqual(
+      expect.arrayContaining(['etag', '"1-0"', 'content-length', '30000', 'request-id']),
+    );
+  });
+
+  it('passes on what it was not asked to keep: a query, Prefer, a conditional header, a body, another method', () => {
+    const cache = new ResponseCache({ verified: () => principal, isCurrent: () => true, observe: () => {} });
+    const url = '/v1.0/operations/x';
+    cache.remember(request(url), answer(10));
+    const variants: Partial<IncomingMessage>[] = [
+      { url: `${url}?$select=id` },
+      { headers: { host: 'h', authorization: 'Bearer t', prefer: 'wait=5' } },
+      { headers: { host: 'h', authorization: 'Bearer t', 'if-none-match': '"1-0"' } },
+      { headers: { host: 'h', authorization: 'Bearer t', 'content-length': '2' } },
+      { headers: { host: 'other', authorization: 'Bearer t' } },
+      { headers: { host: 'h', authorization: 'Bearer u' } },
+      { method: 'HEAD' },
+      { method: 'DELETE' },
+    ];
+    for (const variant of variants) {
+      let passedOn = false;
+      cache.handle(
+        { ...request(url), ...variant } as IncomingMessage,
+        response().res,
+        () => (passedOn = true),
+      );
+      expect(passedOn, JSON.stringify(variant)).toBe(true);
+    }
+    let passedOn = false;
+    cache.handle(request(url), response().res, () => (passedOn = true));
+    expect(passedOn).toBe(false);
   });
 });

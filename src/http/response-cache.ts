@@ -15,10 +15,10 @@
  *   the request came.
  *
  * Anything else, and every error, goes to Fastify as before (after that read, when one was made), which
- * also refreshes the entry. Only answers
- * whose path resolution consulted nothing that can change (a `/users/{upn}` path asks the user directory)
- * are kept. The server's own hooks are the only ones bypassed: the cache turns itself off for good when
- * anyone adds a hook to the app after it was built (an embedding application's own checks must run).
+ * also refreshes the entry. Only answers whose path resolution consulted nothing that can change are kept
+ * (a `/users/{upn}` path asks the user directory). The server's own hooks are the only ones bypassed: the
+ * cache turns itself off for good when anyone adds a request hook to the app after it was built (an
+ * embedding application's own checks must run).
  *
  * Bounded: at most MAX_BYTES of keys and answers in all, MAX_ENTRY_BYTES each; the oldest go first.
  */
@@ -68,12 +68,9 @@ export class ResponseCache {
 
   constructor(private readonly deps: ResponseCacheDeps) {}
 
-  get enabled(): boolean {
-    return this.on;
-  }
-
-  get size(): number {
-    return this.entries.size;
+  /** Answers kept, and what they weigh (bytes, roughly). */
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.entries.size, bytes: this.bytes };
   }
 
   /** For good: something the cache can't replicate (an added hook) now runs on requests. */
