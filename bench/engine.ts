@@ -3,8 +3,8 @@
  * pool at concurrency 8 works through them. The rate is measured over a window: the jobs the database
  * has committed as done are counted half a second after the first handler call (the warm-up: JIT,
  * connections, LISTEN) and again `window` seconds later, and the rest of the backlog is then deleted.
- * Quick and full runs use the same warm-up and differ only in the window's length, so they measure the
- * same steady rate. Without a window (`window` 0) the rate runs from the first handler call to the last
+ * Quick and full runs measure the very same window (bench/run.ts); a full run repeats it more times.
+ * With BENCH_TRACE set, the count every ~100 ms of the window goes to stderr. Without a window (`window` 0) the rate runs from the first handler call to the last
  * completion of all N. Then create→start latency: jobs started one at a time on a steady 200/s
  * schedule (drift-corrected, not awaited), each carrying the time it was started; the handler records
  * `now − t` on entry. The first tenth of the samples is warm-up.
@@ -13,7 +13,7 @@
  * shared/reference/queue-anchors.md): graphile-worker 0.18 and pg-boss 12.38.
  *
  * Usage: engine.ts <longrun-sqlite|longrun-postgres|graphile-worker|graphile-worker-best|pg-boss> <N> <latency-samples> [postgres-url] [window-seconds]
- * Prints one JSON line: { opsPerSec, p50Ms, p99Ms, cpuCores, settings }.
+ * Prints one JSON line: { opsPerSec, p50Ms, p99Ms, samplesMs, cpuCores, settings }.
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -40,6 +40,8 @@ interface Result {
   opsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** The create→start latencies after warm-up (ms), so that several runs' samples can be pooled. */
+  samplesMs: number[];
   /** CPU of this (Node) process over the throughput run, in cores. */
   cpuCores: number;
   settings: string;
@@ -87,13 +89,16 @@ async function timed(job: {
   const cpu = process.cpuUsage();
   const until = WINDOW_MS > 0 ? from + WINDOW_MS : Infinity;
   let doneAfter = await job.done();
+  const trace: string[] = [];
   // In a window, counted every 100 ms until its end is near (so the count barely competes with the run);
   // without one, every millisecond, as the peers' docs measure.
   while (doneAfter < N && now() < until) {
     await sleep(WINDOW_MS > 0 ? Math.max(1, Math.min(100, until - now())) : 1);
     doneAfter = await job.done();
+    if (process.env.BENCH_TRACE) trace.push(`${Math.round(now() - from)}:${doneAfter - doneBefore}`);
   }
   const end = now();
+  if (process.env.BENCH_TRACE) console.error(`[engine ${system}] ms:done ${trace.join(' ')}`);
   const used = process.cpuUsage(cpu);
   if (doneAfter < N) await job.drop();
   const elapsed = end - from;
@@ -203,6 +208,7 @@ async function longrun(kind: 'sqlite' | 'postgres'): Promise<Result> {
     ...throughput,
     p50Ms: percentile(lat, 50),
     p99Ms: percentile(lat, 99),
+    samplesMs: lat.map((v) => Math.round(v * 1000) / 1000),
     settings: `worker concurrency ${CONCURRENCY}, other settings default${kind === 'postgres' ? ' (pool 10)' : ''}`,
   };
 }
@@ -274,6 +280,7 @@ async function graphileWorker(best = false): Promise<Result> {
     ...throughput,
     p50Ms: percentile(lat, 50),
     p99Ms: percentile(lat, 99),
+    samplesMs: lat.map((v) => Math.round(v * 1000) / 1000),
     settings: best
       ? `concurrency ${CONCURRENCY}, NO_LOG_SUCCESS=1, localQueue.size ${CONCURRENCY + 1}, completeJobBatchDelay 0, failJobBatchDelay 0 (pool 10, LISTEN/NOTIFY)`
       : `concurrency ${CONCURRENCY}, NO_LOG_SUCCESS=1, defaults otherwise (pool 10, LISTEN/NOTIFY)`,
@@ -350,6 +357,7 @@ async function pgBoss(): Promise<Result> {
     ...throughput,
     p50Ms: percentile(lat, 50),
     p99Ms: percentile(lat, 99),
+    samplesMs: lat.map((v) => Math.round(v * 1000) / 1000),
     settings:
       `localConcurrency ${CONCURRENCY}, batchSize 1, burstWhenReadyExceeds 1, queueCacheIntervalSeconds 1; ` +
       'latency run: useListenNotify + queue notify',

@@ -52,8 +52,8 @@ const scenarioFilter = flag('--scenario') ? new RegExp(flag('--scenario')!) : un
 const here = fileURLToPath(new URL('.', import.meta.url));
 const outDir = `${here}out`;
 
-// Quick and full measure the same way (the same warm-ups, the same round length, the engine's rate over a
-// window after the same warm-up) and differ in how many rounds they average (and the engine's window).
+// Quick and full measure the same way (the same warm-ups, the same round length, the engine's rate over the
+// same 1 s window after the same warm-up) and differ only in how many rounds they average.
 // Short rounds, finely alternated: this shared machine's speed wanders on a scale of about a second, so
 // a ratio of two 1 s rounds varied by 20-30 %, while four 0.25 s rounds of each server, interleaved, give
 // a ratio within about 8 % (docs/BENCHMARKS.md, session 6).
@@ -61,22 +61,22 @@ const CONFIG = quick
   ? {
       rounds: 4,
       seconds: 0.25,
-      engineOps: 20_000,
+      engineOps: 25_000,
       engineWindowSeconds: 1,
       engineRounds: 1,
       latencySamples: 60,
-      waitSamples: 20,
-      pollSamples: 10,
+      waitSamples: 40,
+      pollSamples: 20,
       scaleOps: 50_000,
       scaleStores: ['sqlite'] as Store[],
     }
   : {
       rounds: 40,
       seconds: 0.25,
-      engineOps: 60_000,
-      engineWindowSeconds: 6,
-      engineRounds: 2,
-      latencySamples: 2_200,
+      engineOps: 25_000,
+      engineWindowSeconds: 1,
+      engineRounds: 5,
+      latencySamples: 440,
       waitSamples: 200,
       pollSamples: 40,
       scaleOps: 10_000_000,
@@ -596,6 +596,7 @@ interface EngineResult {
   opsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  samplesMs: number[];
   cpuCores: number;
   settings: string;
 }
@@ -612,7 +613,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
       module: 'graphile-worker',
     },
   ];
-  const window = `rate over ${CONFIG.engineWindowSeconds} s after a 0.5 s warm-up, ${ops.toLocaleString('en')} queued`;
+  const window = `median of ${CONFIG.engineRounds} run(s) of the rate over ${CONFIG.engineWindowSeconds} s after a 0.5 s warm-up, ${ops.toLocaleString('en')} queued`;
   const runs: Record<string, EngineResult[]> = {};
   const skips: Record<string, string> = {};
   for (const p of peers) {
@@ -650,9 +651,14 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
   const best = (system: string) => {
     const list = runs[system];
     if (!list?.length) return undefined;
-    // The median run by throughput (with two runs, the better one: noise only ever slows a run down).
+    // The median run by throughput; its latencies are those of all runs, pooled.
     const sorted = [...list].sort((a, b) => b.opsPerSec - a.opsPerSec);
-    return sorted[Math.floor((sorted.length - 1) / 2)];
+    const samples = list.flatMap((r) => r.samplesMs);
+    return {
+      ...sorted[Math.floor((sorted.length - 1) / 2)],
+      p50Ms: percentile(samples, 50),
+      p99Ms: percentile(samples, 99),
+    };
   };
   const describe = (r: EngineResult) => `${r.settings}; ${round(r.cpuCores)} cores of Node during the run`;
   const row = (store: Store, ours: string, peer: (typeof peers)[number]) => {
