@@ -10,7 +10,7 @@ import type { OperationRecord } from '../model/operation.js';
 import { STATUS } from '../model/status.js';
 import { subtypeProperties } from '../model/types.js';
 import type { OperationChange } from '../service/changes.js';
-import type { OperationService } from '../service/operation-service.js';
+import type { OperationService, StartClaimer } from '../service/operation-service.js';
 import { backoffDelay } from './backoff.js';
 import {
   MAX_CHECKPOINT_BYTES,
@@ -69,7 +69,7 @@ interface Attempt {
   done: Promise<void>;
 }
 
-export class Worker {
+export class Worker implements StartClaimer {
   readonly id: string;
   private readonly concurrency: number;
   private readonly prefetch: number;
@@ -106,6 +106,18 @@ export class Worker {
   private readonly log: WorkerLogger;
   /** When known operations become due: the loop sleeps until the earliest (timers, not ticks). */
   private readonly due = new DueTimes();
+  /**
+   * New operations take a free slot in their own insert (StartClaimer) only when nothing older can be
+   * waiting for it: `dueSignals` counts the signals of possibly due work (pokes), `drainedAt` is the count
+   * when a claim last came back with less than it asked for. Equal: the queue was empty for these
+   * handlers as of the last signal, so a new operation jumps no queue by starting at once.
+   */
+  private dueSignals = 0;
+  private drainedAt = -1;
+  /** Slots held for new operations whose claimed insert is in flight. */
+  private reserved = 0;
+  /** Listed for liveness (registerWorker succeeded): a claim at insert is a lease this worker must hold. */
+  private registered = false;
 
   constructor(
     private readonly service: OperationService,
@@ -132,6 +144,11 @@ export class Worker {
 
   /** Asks the loop to look for work now (new work was created, a slot freed up). */
   poke(): void {
+    this.dueSignals++;
+    this.wakeLoop();
+  }
+
+  private wakeLoop(): void {
     this.wakeRequested = true;
     this.wake?.();
   }
@@ -146,7 +163,8 @@ export class Worker {
     this.slotPokeScheduled = true;
     setImmediate(() => {
       this.slotPokeScheduled = false;
-      this.poke();
+      // A freed slot is no sign of new work: not counted in dueSignals.
+      this.wakeLoop();
     });
   }
   private slotPokeScheduled = false;
@@ -158,6 +176,7 @@ export class Worker {
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.started) return;
     this.stopping = true;
+    if (this.service.startClaimer === this) this.service.startClaimer = undefined;
     this.unsubscribe?.();
     this.poke();
     await this.loopPromise;
@@ -189,10 +208,14 @@ export class Worker {
       // Later than the next poll anyway (a lease's expiry, typically): no need to wake now.
       if (this.due.add(r.runAt) && r.runAt < Date.now() + this.pollIntervalMs) this.poke();
     }
-    // A change from another node comes without the record: wake up anyway, the claim finds out.
+    // A change from another node comes without the record: wake up anyway, the claim finds out. An
+    // operation this worker claimed in its insert (reserve, adopt) is no work to look for.
     if (
       change.kind === 'created' &&
-      (!change.record || (change.record.handler && this.registry.get(change.record.handler)))
+      (!change.record ||
+        (change.record.handler &&
+          change.record.leaseOwner !== this.id &&
+          this.registry.get(change.record.handler)))
     ) {
       this.poke();
     }
@@ -217,6 +240,8 @@ export class Worker {
     // Listed first, so that once this worker holds leases, its death can be proven (instant recovery).
     try {
       await this.service.registerWorker(this.id);
+      this.registered = true;
+      if (!this.stopping) this.service.startClaimer = this;
     } catch (error) {
       this.log.warn({ worker: this.id, err: messageOf(error) }, 'could not register for liveness');
     }
@@ -233,13 +258,14 @@ export class Worker {
           // store unreachable: the next check, or the leases' expiry, will do
         }
       }
-      const free = this.concurrency - this.handling;
+      const free = this.concurrency - this.handling - this.reserved;
       // Enough for the free slots and, while handlers are quick, the next ones to start.
       const wanted = free - this.ready.length + (this.handlersAreQuick() ? this.prefetch : 0);
       let claimed: OperationRecord[] = [];
       if (wanted > 0) {
         // What was due by now is looked for by this claim (its store clock reads no earlier than this).
         this.due.passed(Date.now());
+        const signals = this.dueSignals;
         try {
           claimed = await this.service.claim({
             workerId: this.id,
@@ -247,6 +273,7 @@ export class Worker {
             leaseMs: this.leaseMs,
             handlers: this.registry.names(),
           });
+          if (claimed.length < wanted) this.drainedAt = signals;
         } catch (error) {
           // The store is unreachable for now; try again at the next tick.
           void error;
@@ -280,6 +307,30 @@ export class Worker {
       const timer = setTimeout(done, Math.min(this.pollIntervalMs, dueIn));
       this.wake = done;
     });
+  }
+
+  /** StartClaimer: a free slot for a new operation of `handler`, when nothing older may be waiting for it. */
+  reserve(handler: string): { workerId: string; leaseMs: number } | undefined {
+    if (!this.registered || this.stopping || !this.registry.get(handler)) return undefined;
+    if (this.dueSignals !== this.drainedAt || this.ready.length > 0) return undefined;
+    const next = this.due.earliest();
+    if (next !== undefined && next <= Date.now()) return undefined;
+    if (this.handling + this.reserved >= this.concurrency) return undefined;
+    this.reserved++;
+    return { workerId: this.id, leaseMs: this.leaseMs };
+  }
+
+  /** StartClaimer: the reserved operation's insert committed, claimed by this worker: run it now. */
+  adopt(record: OperationRecord): void {
+    this.reserved--;
+    // Stopping meanwhile: given back at once, as operations claimed ahead are.
+    if (this.stopping) void this.release(record).catch(() => {});
+    else this.begin(record);
+  }
+
+  /** StartClaimer: the reserved operation's insert failed. */
+  cancel(): void {
+    this.reserved--;
   }
 
   private handlersAreQuick(): boolean {

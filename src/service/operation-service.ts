@@ -19,6 +19,7 @@ import {
   type OperationKey,
   type OperationStore,
   type RecordChanges,
+  type WriteMeta,
 } from '../store/store.js';
 import type { ChangeFeed } from './changes.js';
 import { MAX_WRITE_ATTEMPTS, WriteChains } from './write-chain.js';
@@ -69,7 +70,20 @@ export interface StartRequest {
   derivedId?: boolean;
 }
 
+/**
+ * A worker of this process that takes new operations in their insert (see NewOperation.claim), set by the
+ * engine: `reserve` holds a free slot for a new operation of `handler` (or says no), and exactly one of
+ * `adopt` (the insert committed, claimed: run it) or `cancel` (it did not) follows.
+ */
+export interface StartClaimer {
+  reserve(handler: string): { workerId: string; leaseMs: number } | undefined;
+  adopt(record: OperationRecord): void;
+  cancel(): void;
+}
+
 export class OperationService {
+  /** Set while a worker in this process takes new operations at their insert. */
+  startClaimer: StartClaimer | undefined;
   /** For stores without `modify` (PostgreSQL): writes to one operation, queued and batched (write-chain.ts). */
   private readonly chains: WriteChains;
   constructor(
@@ -302,9 +316,7 @@ export class OperationService {
         this.publish(record, 'created');
         return { record, created: true };
       }
-      const record = await this.store.insert(op, meta);
-      this.publish(record, 'created');
-      return { record, created: true };
+      return { record: await this.insertNew(op, meta), created: true };
     } catch (e) {
       if (e instanceof DuplicateKeyError) {
         if (idempotencyKey && e.existing.idempotencyKey === idempotencyKey) {
@@ -314,6 +326,34 @@ export class OperationService {
       }
       throw e;
     }
+  }
+
+  /**
+   * Inserts a new operation; when a worker of this process has a free slot for its handler, claimed in the
+   * same write and handed to that worker (one commit before the handler starts, not two).
+   */
+  private async insertNew(op: NewOperation, meta: WriteMeta): Promise<OperationRecord> {
+    const slot = op.handler && op.status === STATUS.notStarted ? this.startClaimer : undefined;
+    const reserved = slot?.reserve(op.handler!);
+    if (!slot || !reserved) {
+      const record = await this.store.insert(op, meta);
+      this.publish(record, 'created');
+      return record;
+    }
+    let record: OperationRecord;
+    try {
+      record = await this.store.insert(
+        { ...op, claim: { workerId: reserved.workerId, leaseUntil: Date.now() + reserved.leaseMs } },
+        meta,
+      );
+    } catch (error) {
+      slot.cancel();
+      throw error;
+    }
+    this.publish(record, 'created');
+    this.publish(record, 'claimed');
+    slot.adopt(record);
+    return record;
   }
 
   private replay(existing: OperationRecord, request: StartRequest): OperationRecord {

@@ -1,6 +1,6 @@
 /** Maps between `operations` rows and OperationRecord; shared by both SQL backends. */
 import type { OperationEvent, OperationRecord, OperationView } from '../model/operation.js';
-import type { StatusValue } from '../model/status.js';
+import { STATUS, type StatusValue } from '../model/status.js';
 import type { OperationTypeName } from '../model/types.js';
 import type { NewOperation, RecordChanges } from './store.js';
 
@@ -203,7 +203,8 @@ export function restartSet(param: (i: number) => string, falseValue: string): st
 /**
  * The values of a new `operations` row, in the column order both stores' INSERTs use: tenant_id, scope,
  * id, type, status, created_at, last_action_at, resource_location, status_detail, props, handler, input,
- * max_attempts, run_at, timeout_ms, idempotency_key, request_hash, created_by, terminal_at.
+ * max_attempts, run_at, timeout_ms, idempotency_key, request_hash, created_by, terminal_at. An operation
+ * claimed at creation (`op.claim`) is written `running`, due again when its lease ends (as a claim leaves it).
  */
 export function insertValues(op: NewOperation): unknown[] {
   return [
@@ -211,7 +212,7 @@ export function insertValues(op: NewOperation): unknown[] {
     op.scope,
     op.id,
     op.type,
-    op.status,
+    op.claim ? STATUS.running : op.status,
     op.createdDateTime,
     op.lastActionDateTime,
     op.resourceLocation,
@@ -220,7 +221,7 @@ export function insertValues(op: NewOperation): unknown[] {
     op.handler ?? null,
     op.input === undefined || op.input === null ? null : JSON.stringify(op.input),
     op.maxAttempts ?? 1,
-    op.runAt ?? null,
+    op.claim ? op.claim.leaseUntil : (op.runAt ?? null),
     op.timeoutMs ?? null,
     op.idempotencyKey ?? null,
     op.requestHash ?? null,

@@ -32,6 +32,13 @@ export interface NewOperation extends OperationKey {
   idempotencyKey?: string | null;
   requestHash?: string | null;
   createdBy?: string | null;
+  /**
+   * Taken at creation by a worker of this process that has a free slot (OperationService.start): the row
+   * is written `running`, leased to `workerId` until `leaseUntil` (ms), attempt 1 with fencing token 1,
+   * with both history events (created, then claimed) in the same commit: one commit before the handler
+   * starts instead of an insert's and then a claim's. Only for a new operation (insert), never a restart.
+   */
+  claim?: { workerId: string; leaseUntil: number };
 }
 
 /** Columns a write may set. Undefined means "leave as is". */

@@ -32,6 +32,8 @@ export class ChangeListener {
     /** Finds the key of an operation announced by seq (oversized keys); undefined when it is gone. */
     private readonly keyOfSeq: (seq: number) => Promise<OperationKey | undefined>,
     private readonly options: ListenOptions = {},
+    /** The `o` of the same store's own announcements (notifier.ts): see deliverOne. */
+    private readonly origin?: string,
   ) {}
 
   /** Connects and listens; rejects (StoreUnavailableError) when the first connection fails. */
@@ -131,8 +133,13 @@ export class ChangeListener {
     kind?: unknown;
     seq?: unknown;
     eventSeq?: unknown;
+    o?: unknown;
   }): void {
     const kind = typeof parsed.kind === 'string' ? parsed.kind : 'changed';
+    // This node's own start, heard back: the service published it already, at once and with its record.
+    // Delivered again it would only send this node's workers to look for work that is not there (a claim
+    // per start), and keep them from taking new operations in their insert (worker.ts, reserve).
+    if (kind === 'created' && this.origin !== undefined && parsed.o === this.origin) return;
     const extra = typeof parsed.eventSeq === 'number' ? { kind, eventSeq: parsed.eventSeq } : { kind };
     if (
       typeof parsed.tenantId === 'string' &&

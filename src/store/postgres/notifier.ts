@@ -44,11 +44,16 @@ export class ChangeNotifier {
     private readonly notify: (channel: string, payload: string) => Promise<unknown>,
     private readonly onError: (error: unknown) => void = () => {},
     private readonly minGapMs = MIN_GAP_MS,
+    /** Sent with each `created` announcement, for the listener of the same store (ChangeListener). */
+    private readonly origin?: string,
   ) {}
 
   /** Queues the announcement of a committed write; it goes out at the end of this turn of the loop. */
   announce(a: Announcement): void {
-    const seq = a.eventSeq === undefined ? {} : { eventSeq: a.eventSeq };
+    const seq = {
+      ...(a.eventSeq !== undefined && { eventSeq: a.eventSeq }),
+      ...(a.kind === 'created' && this.origin !== undefined && { o: this.origin }),
+    };
     let entry = JSON.stringify({ tenantId: a.tenantId, scope: a.scope, id: a.id, kind: a.kind, ...seq });
     // A key too long for a payload is announced by seq; the listener looks it up.
     if (Buffer.byteLength(entry) + 2 > MAX_PAYLOAD_BYTES)

@@ -11,7 +11,7 @@
  * Connection-level failures reject with StoreUnavailableError; the pool replaces broken connections by
  * itself, so the store recovers when the server is back.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { OperationEvent, OperationRecord, OperationView } from '../../model/operation.js';
 import type { FilterNode, ListQuery } from '../../model/query.js';
@@ -102,6 +102,27 @@ WITH ins AS (
 )
 SELECT ins.*, ev.event_seq FROM ins, ev`;
 const INSERT_SQL = insertSql();
+/**
+ * An insert claimed at creation (NewOperation.claim; $23 the worker, $24 its actor): the row leased, attempt
+ * 1, and two events in order, created then claimed. Returns the claimed event's sequence number.
+ */
+const INSERT_CLAIMED_SQL = `
+WITH ins AS (
+  INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
+    status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
+    created_by, terminal_at, lease_owner, attempts, fencing_token)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $23, 1, 1)
+  RETURNING *
+), ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT ins.tenant_id, ins.scope, ins.id, $20, e.from_status, e.to_status, e.actor, e.kind
+  FROM ins CROSS JOIN (VALUES (1, NULL::integer, ${STATUS.notStarted}, $21::text, $22::text),
+                              (2, ${STATUS.notStarted}, ${STATUS.running}, $24::text, 'claimed')
+                      ) AS e(n, from_status, to_status, actor, kind)
+  ORDER BY e.n
+  RETURNING event_seq
+)
+SELECT ins.*, (SELECT max(event_seq) FROM ev) AS event_seq FROM ins`;
 /** A start on a derived id: yields to the row at the key, whatever it is (insertOrJoin decides next). */
 const INSERT_OR_YIELD_SQL = insertSql('ON CONFLICT (tenant_id, scope, id) DO NOTHING');
 /**
@@ -236,9 +257,14 @@ export class PostgresStore implements OperationStore {
   private horizonCache?: { at: number; value: Promise<number> };
   /** Session advisory locks that prove this node's workers alive (see liveness.ts). */
   private readonly liveness: LivenessLocks;
+  /** Tags this store's announcements, so that its own listener knows them (see ChangeListener). */
+  private readonly origin = randomUUID().slice(0, 13);
   /** Announces committed writes to every node's listener (see notifier.ts). */
-  private readonly notifier = new ChangeNotifier((channel, payload) =>
-    this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]),
+  private readonly notifier = new ChangeNotifier(
+    (channel, payload) => this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]),
+    undefined,
+    undefined,
+    this.origin,
   );
   /** Updates issued together go as one statement (see update-batcher.ts). */
   private readonly updates = new UpdateBatcher(
@@ -384,9 +410,11 @@ export class PostgresStore implements OperationStore {
 
   async insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord> {
     const values = [...insertValues(op), now(), meta.actor, meta.kind];
+    if (op.claim) values.push(op.claim.workerId, `worker:${op.claim.workerId}`);
+    const sql = op.claim ? INSERT_CLAIMED_SQL : INSERT_SQL;
     for (let attempt = 1; ; attempt++) {
       try {
-        const { rows } = await this.query<WrittenRow>(INSERT_SQL, values);
+        const { rows } = await this.query<WrittenRow>(sql, values);
         const record = writtenRecord(rows[0]);
         this.announce(record, meta.kind);
         return record;
@@ -844,7 +872,13 @@ SELECT count(*) AS n FROM del`,
     options?: ListenOptions,
   ): Promise<() => Promise<void>> {
     if (this.closed) throw new Error('PostgresStore is closed');
-    const listener = new ChangeListener(this.listenConfig, onChange, (seq) => this.keyOfSeq(seq), options);
+    const listener = new ChangeListener(
+      this.listenConfig,
+      onChange,
+      (seq) => this.keyOfSeq(seq),
+      options,
+      this.origin,
+    );
     await listener.start();
     this.listeners.add(listener);
     return async () => {

@@ -262,14 +262,24 @@ export class SqliteStore implements OperationStore {
   }
 
   private insertSync(values: unknown[], op: NewOperation, meta: WriteMeta): OperationRecord {
-    const row = this.stmt(
-      `INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
+    const columns = `tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
            status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
-           created_by, terminal_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-    ).get(...values) as OperationRow;
+           created_by, terminal_at`;
+    const placeholders = '?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?';
+    const row = (
+      op.claim
+        ? this.stmt(
+            `INSERT INTO operations (${columns}, lease_owner, attempts, fencing_token)
+             VALUES (${placeholders}, ?, 1, 1) RETURNING *`,
+          ).get(...values, op.claim.workerId)
+        : this.stmt(`INSERT INTO operations (${columns}) VALUES (${placeholders}) RETURNING *`).get(...values)
+    ) as OperationRow;
     const record = rowToRecord(row);
     record.eventSeq = this.recordEvent(op, null, op.status, meta);
+    if (op.claim) {
+      const claimed = { actor: `worker:${op.claim.workerId}`, kind: 'claimed' };
+      record.eventSeq = this.recordEvent(op, op.status, STATUS.running, claimed);
+    }
     return record;
   }
 
