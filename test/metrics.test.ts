@@ -221,6 +221,8 @@ describe('HTTP, operations and queue metrics', () => {
     expect(delta(`${hist}_bucket`, { family: 'app', method: 'GET', status: '404', le: '+Inf' })).toBe(1);
     expect(delta('longrun_store_query_duration_seconds_count', { method: 'insert' })).toBe(1);
     expect(delta('longrun_store_query_duration_seconds_count', { method: 'list' })).toBe(4);
+    // The read of one operation (the GET of a missing one here) is timed too.
+    expect(delta('longrun_store_query_duration_seconds_count', { method: 'read' })).toBe(1);
   });
 
   it('reports operations by status and type, and the due queue, from the store', async () => {

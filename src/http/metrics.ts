@@ -70,6 +70,7 @@ const STORE_METHODS = [
   'ping',
   'insert',
   'get',
+  'read',
   'findByIdempotencyKey',
   'update',
   'updateChain',
