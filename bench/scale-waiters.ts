@@ -61,6 +61,17 @@ const url = await node.listen(0, '127.0.0.1');
 process.on('message', (m) => {
   if (m === 'memory') process.send({ memory: process.memoryUsage() });
 });
+// BENCH_MEMTRACE=<ms>: the node prints its memory every <ms> to stderr (RSS, V8 heap by space, external).
+if (process.env.BENCH_MEMTRACE) {
+  const v8 = await import('node:v8');
+  const t0 = Date.now();
+  const M = (x) => Math.round(x / 1048576);
+  setInterval(() => {
+    const m = process.memoryUsage();
+    const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name.replace('_space', ''), M(s.space_size) + '/' + M(s.space_used_size)]));
+    process.stderr.write('mem ' + JSON.stringify({ t: Date.now() - t0, rss: M(m.rss), heapTotal: M(m.heapTotal), heapUsed: M(m.heapUsed), external: M(m.external), arrayBuffers: M(m.arrayBuffers), ...spaces }) + '\\n');
+  }, Number(process.env.BENCH_MEMTRACE)).unref();
+}
 process.on('SIGTERM', () => {
   rmSync(dir, { recursive: true, force: true });
   process.exit(0);
@@ -100,6 +111,8 @@ async function drive(): Promise<void> {
       ...(dist ? [] : ['--import', 'tsx']),
       ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--heapsnapshot-signal=SIGUSR2'] : []),
       ...(heapMb ? [`--max-old-space-size=${heapMb}`] : []),
+      // BENCH_NODE_FLAGS: more flags for the node (e.g. --trace-gc), to see where its memory goes.
+      ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       '--input-type=module',
       '-e',
       serverCode(entry),
@@ -107,7 +120,14 @@ async function drive(): Promise<void> {
     { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], cwd: profile ? profDir : undefined },
   );
   const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
+    // The first JSON line; any other output of the node (--trace-gc's) goes to stderr.
+    let ready = false;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!ready && line.startsWith('{')) {
+        ready = true;
+        resolve(JSON.parse(line));
+      } else console.error(line);
+    });
     child.once('exit', (code) => reject(new Error(`server exited (${code})`)));
   });
   const base = `http://127.0.0.1:${ready.port}`;
@@ -260,6 +280,7 @@ async function drive(): Promise<void> {
   const openMs = Math.round(now() - clientsOpening);
   await sleep(1000); // the last waiters' held reads reach the server
   const armed = memory();
+  if (process.env.BENCH_MEMTRACE) console.error(`phase armed (RSS ${armed.rssMb} MB)`);
   const armedHeap = profile ? await heap() : undefined;
   if (profile) {
     // A heap snapshot of the armed node (written to bench/out/profiles/; the node pauses while it writes).
@@ -269,9 +290,15 @@ async function drive(): Promise<void> {
   }
 
   const patchMs: number[] = [];
+  const cpuMs = () => {
+    const fields = readFileSync(`/proc/${ready.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 10 ms ticks
+  };
+  const cpuAtRounds = cpuMs();
   const roundsStart = now();
   // Round 0 warms the node's JIT up and is not counted.
   for (let round = 0; round <= rounds; round++) {
+    if (process.env.BENCH_MEMTRACE) console.error(`phase round ${round} (RSS ${memory().rssMb} MB)`);
     const begin = now();
     const patches: Promise<void>[] = [];
     for (let i = 0; i < operations; i++) {
@@ -307,6 +334,8 @@ async function drive(): Promise<void> {
     await sleep(500);
   }
   const roundsMs = Math.round(now() - roundsStart);
+  // The node's CPU time (user + system) over the rounds: less noisy than the delays on a shared machine.
+  const roundsCpuMs = cpuMs() - cpuAtRounds;
   const after = memory();
   const afterHeap = profile ? await heap() : undefined;
   const missed = rounds * (waiters + streams) - waiterDelays.length - streamDelays.length;
@@ -332,6 +361,7 @@ async function drive(): Promise<void> {
     spreadMs,
     openMs,
     roundsMs,
+    roundsCpuMs,
     rss: { beforeMb: before.rssMb, armedMb: armed.rssMb, afterMb: after.rssMb, peakMb: after.hwmMb },
     waiter: stats(waiterDelays),
     stream: stats(streamDelays),
@@ -352,6 +382,7 @@ async function drive(): Promise<void> {
       row('waiter', result.waiter),
       row('stream', result.stream),
       row('patch', result.patch),
+      `node CPU over the rounds ${roundsCpuMs} ms (of ${roundsMs} ms)`,
       `missed ${missed}, errors ${errors}${errorSamples.length ? ` (${errorSamples.join('; ')})` : ''}, load ${result.load.join(' ')}`,
     ].join('\n'),
   );
