@@ -233,9 +233,10 @@ class Handler {
       // Prefer: wait=N (RFC 7240): hold the read until the operation differs from what the client saw
       // (its If-None-Match, else the operation when the request arrived) or the time is up.
       const seconds = Math.min(this.prefs.wait, this.options.maxWaitSeconds);
-      const aborted = new AbortController();
-      // Only while waiting: 'close' also comes after every answer, and an abort then would be wasted work
-      // (each builds an error with a stack; at 10,000 waiters it showed in the profile).
+      // The client going away ends the wait. Only while waiting: 'close' also comes after every answer, and
+      // an abort then would be wasted work. Not an AbortController: the wait takes a one-listener signal
+      // (wait.ts WaitSignal), so a held read keeps no EventTarget alive for its whole wait.
+      const aborted = new CloseSignal();
       const onClose = () => aborted.abort();
       this.request.raw.once('close', onClose);
       try {
@@ -245,7 +246,7 @@ class Handler {
           keyOf(this.ref, id),
           seconds * 1000,
           ifNoneMatch ? differsFromEtags(ifNoneMatch) : visibleChange,
-          aborted.signal,
+          aborted,
         ));
       } finally {
         this.request.raw.off('close', onClose);
@@ -456,5 +457,31 @@ class Handler {
   private jsonText(status: number, text: string): FastifyReply {
     this.setApplied();
     return this.reply.code(status).header('content-type', ODATA_JSON).send(text);
+  }
+}
+
+/**
+ * A held read's end when its client goes away, for waitForChange (wait.ts WaitSignal): the wait holds at
+ * most one listener at a time, so a field does what an AbortSignal's listener list would.
+ */
+class CloseSignal {
+  aborted = false;
+  private listener: (() => void) | undefined;
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.();
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.aborted) return; // as an AbortSignal: 'abort' fires once, and an aborted one not again
+    this.listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = undefined;
   }
 }
