@@ -11,6 +11,14 @@ afterAll(() => server.close());
 const json = async (res: Response) => (await res.json()) as Record<string, any>;
 const create = async (path = '/v1.0/operations') => json(await server.request('POST', path, { body: {} }));
 const patch = (id: string, body: unknown) => server.request('PATCH', `/v1.0/operations/${id}`, { body });
+/** Polls until `check` holds (at most 3 s: well under the waits' 5 s, so a wait that runs out fails it). */
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 describe('Prefer: wait', () => {
   it('answers as soon as anything a client reads changes (here the status detail)', async () => {
@@ -23,6 +31,27 @@ describe('Prefer: wait', () => {
     expect(res.headers.get('preference-applied')).toBe('wait=5');
     // The change it returned for, not the unchanged operation a timeout would give.
     expect(await json(res)).toMatchObject({ status: 'notStarted', statusDetail: 'still queued' });
+  });
+
+  it('lets go of a held read whose client goes away, and still wakes the next one', async () => {
+    const op = await create();
+    const feed = server.node.service.changes as unknown as { byOperation: Map<string, Set<unknown>> };
+    const held = () => [...feed.byOperation.values()].reduce((n, set) => n + set.size, 0);
+    const before = held();
+    const client = new AbortController();
+    const gone = fetch(`${server.url}/v1.0/operations/${op.id}`, {
+      headers: { prefer: 'wait=5' },
+      signal: client.signal,
+    }).catch((e: Error) => e.name);
+    await until(() => held() === before + 1);
+    client.abort();
+    expect(await gone).toBe('AbortError');
+    // The wait ended when the connection closed, not when its 5 s were up.
+    await until(() => held() === before);
+    const waiting = server.request('GET', `/v1.0/operations/${op.id}`, { headers: { prefer: 'wait=5' } });
+    await until(() => held() === before + 1);
+    await patch(op.id, { statusDetail: 'after the other left' });
+    expect(await json(await waiting)).toMatchObject({ statusDetail: 'after the other left' });
   });
 
   it('answers with the unchanged operation when the time is up', async () => {
