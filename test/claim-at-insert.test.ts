@@ -8,8 +8,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HandlerDefinition } from '../src/engine/handler.js';
-import type { Longrun } from '../src/longrun.js';
+import type { HandlerContext, HandlerDefinition } from '../src/engine/handler.js';
+import { createLongrun, type Longrun } from '../src/longrun.js';
 import type { OperationRecord } from '../src/model/operation.js';
 import type { OperationChange } from '../src/service/changes.js';
 import { STATUS } from '../src/model/status.js';
@@ -143,6 +143,69 @@ describe('claimed in its insert (SQLite)', () => {
     expect(s.node.worker!.reserve('gated')).toBeUndefined();
     expect((await s.node.start('gated', null)).status).toBe(STATUS.notStarted);
     expect(g.calls).toEqual([]);
+  });
+});
+
+describe('no pointless claims', () => {
+  /** Counts the claims `node`'s worker sends to its store from now on. */
+  function countClaims(node: Longrun): { count: number } {
+    const counter = { count: 0 };
+    const store = node.store as unknown as { claim: (...args: unknown[]) => Promise<unknown[]> };
+    const claim = store.claim.bind(store);
+    store.claim = (...args) => {
+      counter.count++;
+      return claim(...args);
+    };
+    return counter;
+  }
+
+  it('a slot freed while nothing is waiting sends no claim (starts one after another, each claimed at insert)', async () => {
+    const done: string[] = [];
+    const s = await serve({
+      handlers: [
+        { name: 'quick', run: async (ctx: HandlerContext) => void done.push(ctx.operation.id) } as never,
+      ],
+      // Under the 30 s lease: a lease's end sooner than the next poll would count as work coming due.
+      worker: { pollIntervalMs: 20_000 },
+    });
+    await idle(s.node, 'quick');
+    const claims = countClaims(s.node);
+    for (let i = 0; i < 20; i++) {
+      const op = await s.node.start('quick', null);
+      expect(op.status).toBe(STATUS.running);
+      await until('it to succeed', async () => (await s.node.store.get(op))?.status === STATUS.succeeded);
+    }
+    expect(done).toHaveLength(20);
+    expect(claims.count).toBe(0);
+  });
+
+  it('still looks for unannounced work every poll interval while slots keep freeing', async () => {
+    const ran: string[] = [];
+    const s = await serve({
+      handlers: [
+        { name: 'quick', run: async (ctx: HandlerContext) => void ran.push(ctx.operation.id) } as never,
+      ],
+      worker: { pollIntervalMs: 200 },
+    });
+    await idle(s.node, 'quick');
+    // Another node on the same file, without workers, starts one: nothing tells this node's worker of it
+    // (SQLite has no notifications between nodes), only its poll finds it.
+    const writer = await createLongrun({
+      dbFile: s.dbFile,
+      worker: false,
+      retention: false,
+      handlers: [{ name: 'quick', run: async () => {} } as never],
+    });
+    const unannounced = await writer.start('quick', null, { id: 'unannounced' });
+    await writer.close(0);
+    // Meanwhile this node's own starts free a slot every 10 ms, for a second.
+    const started = Date.now();
+    while (Date.now() - started < 1000 && !ran.includes(unannounced.id)) {
+      await s.node.start('quick', null);
+      await sleep(10);
+    }
+    await until('the unannounced one to run', () => ran.includes(unannounced.id));
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
 

@@ -114,6 +114,8 @@ export class Worker implements StartClaimer {
    */
   private dueSignals = 0;
   private drainedAt = -1;
+  /** When the last claim went out (ms): one goes out at least every poll interval, whatever else holds. */
+  private lastClaimAt = -Infinity;
   /** Slots held for new operations whose claimed insert is in flight. */
   private reserved = 0;
   /** Listed for liveness (registerWorker succeeded): a claim at insert is a lease this worker must hold. */
@@ -253,7 +255,10 @@ export class Worker implements StartClaimer {
         livenessCheckedAt = Date.now();
         try {
           const freed = await this.service.releaseDeadLeases();
-          if (freed > 0) this.log.info({ worker: this.id, freed }, 'took over the leases of dead workers');
+          if (freed > 0) {
+            this.dueSignals++; // due again now: a sign of work to claim
+            this.log.info({ worker: this.id, freed }, 'took over the leases of dead workers');
+          }
         } catch {
           // store unreachable: the next check, or the leases' expiry, will do
         }
@@ -262,9 +267,14 @@ export class Worker implements StartClaimer {
       // Enough for the free slots and, while handlers are quick, the next ones to start.
       const wanted = free - this.ready.length + (this.handlersAreQuick() ? this.prefetch : 0);
       let claimed: OperationRecord[] = [];
-      if (wanted > 0) {
+      // A slot freed while nothing is known to be waiting (the last claim came back short, within the poll
+      // interval): a claim would find nothing, so none goes out (at a steady trickle of starts, one claim
+      // per operation saved). The poll interval's claim still goes out, for what no notification told of.
+      const pointless = !this.mayHaveWaiting() && Date.now() - this.lastClaimAt < this.pollIntervalMs;
+      if (wanted > 0 && !pointless) {
         // What was due by now is looked for by this claim (its store clock reads no earlier than this).
         this.due.passed(Date.now());
+        this.lastClaimAt = Date.now();
         const signals = this.dueSignals;
         try {
           claimed = await this.service.claim({
@@ -312,12 +322,20 @@ export class Worker implements StartClaimer {
   /** StartClaimer: a free slot for a new operation of `handler`, when nothing older may be waiting for it. */
   reserve(handler: string): { workerId: string; leaseMs: number } | undefined {
     if (!this.registered || this.stopping || !this.registry.get(handler)) return undefined;
-    if (this.dueSignals !== this.drainedAt || this.ready.length > 0) return undefined;
-    const next = this.due.earliest();
-    if (next !== undefined && next <= Date.now()) return undefined;
+    if (this.mayHaveWaiting() || this.ready.length > 0) return undefined;
     if (this.handling + this.reserved >= this.concurrency) return undefined;
     this.reserved++;
     return { workerId: this.id, leaseMs: this.leaseMs };
+  }
+
+  /**
+   * Whether due work may be waiting for this worker: something signalled it since its last claim came back
+   * short (see dueSignals), or a due time it knows of has come.
+   */
+  private mayHaveWaiting(): boolean {
+    if (this.dueSignals !== this.drainedAt) return true;
+    const next = this.due.earliest();
+    return next !== undefined && next <= Date.now();
   }
 
   /** StartClaimer: the reserved operation's insert committed, claimed by this worker: run it now. */
