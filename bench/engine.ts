@@ -4,8 +4,8 @@
  * has committed as done are counted half a second after the first handler call (the warm-up: JIT,
  * connections, LISTEN) and again `window` seconds later, and the rest of the backlog is then deleted.
  * Quick and full runs measure the very same window (bench/run.ts); a full run repeats it more times.
- * With BENCH_TRACE set, the count every ~100 ms of the window goes to stderr. Without a window (`window` 0) the rate runs from the first handler call to the last
- * completion of all N. Then create→start latency: jobs started one at a time on a steady 200/s
+ * With BENCH_TRACE set, the count every ~100 ms of the window goes to stderr. Without a window (`window`
+ * 0) the rate runs from the first handler call to the last completion of all N. Then create→start latency: jobs started one at a time on a steady 200/s
  * schedule (drift-corrected, not awaited), each carrying the time it was started; the handler records
  * `now − t` on entry. The first tenth of the samples is warm-up.
  *

@@ -648,7 +648,7 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
   for (let r = 0; r < CONFIG.engineRounds; r++) {
     for (const system of r % 2 === 0 ? order : [...order].reverse()) await once(system);
   }
-  const best = (system: string) => {
+  const medianRun = (system: string) => {
     const list = runs[system];
     if (!list?.length) return undefined;
     // The median run by throughput; its latencies are those of all runs, pooled.
@@ -662,8 +662,8 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
   };
   const describe = (r: EngineResult) => `${r.settings}; ${round(r.cpuCores)} cores of Node during the run`;
   const row = (store: Store, ours: string, peer: (typeof peers)[number]) => {
-    const o = best(ours);
-    const b = best(peer.system);
+    const o = medianRun(ours);
+    const b = medianRun(peer.system);
     const skipped =
       store === 'postgres' && pgSkip
         ? pgSkip
@@ -703,8 +703,8 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
   row('postgres', 'longrun-postgres', peers[0]);
   row('postgres', 'longrun-postgres', peers[2]);
   row('postgres', 'longrun-postgres', peers[1]);
-  const sqlite = best('longrun-sqlite');
-  if (best(peers[0].system) || !sqlite) row('sqlite', 'longrun-sqlite', peers[0]);
+  const sqlite = medianRun('longrun-sqlite');
+  if (medianRun(peers[0].system) || !sqlite) row('sqlite', 'longrun-sqlite', peers[0]);
   else {
     // No PostgreSQL for the peers: the issue's target is the yardstick.
     push({
