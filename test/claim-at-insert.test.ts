@@ -198,14 +198,14 @@ describe('no pointless claims', () => {
     });
     const unannounced = await writer.start('quick', null, { id: 'unannounced' });
     await writer.close(0);
-    // Meanwhile this node's own starts free a slot every 10 ms, for a second.
+    // Meanwhile this node's own starts free a slot every 10 ms (for up to 10 s, fifty poll intervals): the
+    // unannounced one must be found while they go on, not only once they stop.
     const started = Date.now();
-    while (Date.now() - started < 1000 && !ran.includes(unannounced.id)) {
+    while (Date.now() - started < 10_000 && !ran.includes(unannounced.id)) {
       await s.node.start('quick', null);
       await sleep(10);
     }
-    await until('the unannounced one to run', () => ran.includes(unannounced.id));
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(ran).toContain(unannounced.id);
   });
 });
 
