@@ -159,16 +159,22 @@ describe('no pointless claims', () => {
     return counter;
   }
 
-  it('a slot freed while nothing is waiting sends no claim (starts one after another, each claimed at insert)', async () => {
-    const done: string[] = [];
+  /** An idle node whose handler 'quick' returns at once; `ran` lists the operations it ran, in order. */
+  async function quickNode(pollIntervalMs: number) {
+    const ran: string[] = [];
     const s = await serve({
       handlers: [
-        { name: 'quick', run: async (ctx: HandlerContext) => void done.push(ctx.operation.id) } as never,
+        { name: 'quick', run: async (ctx: HandlerContext) => void ran.push(ctx.operation.id) } as never,
       ],
-      // Under the 30 s lease: a lease's end sooner than the next poll would count as work coming due.
-      worker: { pollIntervalMs: 20_000 },
+      worker: { pollIntervalMs },
     });
     await idle(s.node, 'quick');
+    return { s, ran };
+  }
+
+  it('a slot freed while nothing is waiting sends no claim (starts one after another, each claimed at insert)', async () => {
+    // Under the 30 s lease: a lease's end sooner than the next poll would count as work coming due.
+    const { s, ran: done } = await quickNode(20_000);
     const claims = countClaims(s.node);
     for (let i = 0; i < 20; i++) {
       const op = await s.node.start('quick', null);
@@ -180,14 +186,7 @@ describe('no pointless claims', () => {
   });
 
   it('still looks for unannounced work every poll interval while slots keep freeing', async () => {
-    const ran: string[] = [];
-    const s = await serve({
-      handlers: [
-        { name: 'quick', run: async (ctx: HandlerContext) => void ran.push(ctx.operation.id) } as never,
-      ],
-      worker: { pollIntervalMs: 200 },
-    });
-    await idle(s.node, 'quick');
+    const { s, ran } = await quickNode(200);
     // Another node on the same file, without workers, starts one: nothing tells this node's worker of it
     // (SQLite has no notifications between nodes), only its poll finds it.
     const writer = await createLongrun({

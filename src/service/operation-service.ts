@@ -335,24 +335,23 @@ export class OperationService {
   private async insertNew(op: NewOperation, meta: WriteMeta): Promise<OperationRecord> {
     const slot = op.handler && op.status === STATUS.notStarted ? this.startClaimer : undefined;
     const reserved = slot?.reserve(op.handler!);
-    if (!slot || !reserved) {
-      const record = await this.store.insert(op, meta);
-      this.publish(record, 'created');
-      return record;
-    }
     let record: OperationRecord;
     try {
       record = await this.store.insert(
-        { ...op, claim: { workerId: reserved.workerId, leaseUntil: Date.now() + reserved.leaseMs } },
+        reserved
+          ? { ...op, claim: { workerId: reserved.workerId, leaseUntil: Date.now() + reserved.leaseMs } }
+          : op,
         meta,
       );
     } catch (error) {
-      slot.cancel();
+      if (reserved) slot!.cancel();
       throw error;
     }
     this.publish(record, 'created');
-    this.publish(record, 'claimed');
-    slot.adopt(record);
+    if (reserved) {
+      this.publish(record, 'claimed');
+      slot!.adopt(record);
+    }
     return record;
   }
 

@@ -200,10 +200,13 @@ export function restartSet(param: (i: number) => string, falseValue: string): st
   ].join(', ');
 }
 
+/** The columns of a new `operations` row, in insertValues' order: both stores' INSERTs name them so. */
+export const INSERT_COLUMNS = `tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
+  status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
+  created_by, terminal_at`;
+
 /**
- * The values of a new `operations` row, in the column order both stores' INSERTs use: tenant_id, scope,
- * id, type, status, created_at, last_action_at, resource_location, status_detail, props, handler, input,
- * max_attempts, run_at, timeout_ms, idempotency_key, request_hash, created_by, terminal_at. An operation
+ * The values of a new `operations` row, in the order of INSERT_COLUMNS. An operation
  * claimed at creation (`op.claim`) is written `running`, due again when its lease ends (as a claim leaves it).
  */
 export function insertValues(op: NewOperation): unknown[] {

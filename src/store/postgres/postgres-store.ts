@@ -20,6 +20,7 @@ import type { OperationTypeName } from '../../model/types.js';
 import { now } from '../../model/time.js';
 import {
   changeColumns,
+  INSERT_COLUMNS,
   insertValues,
   restartSet,
   rowToEvent,
@@ -89,9 +90,7 @@ const EVENT_COLUMNS = 'tenant_id, scope, id, at, from_status, to_status, actor, 
 /** The insert and its history event in one statement; `onConflict` decides what a taken key does. */
 const insertSql = (onConflict = '') => `
 WITH ins AS (
-  INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
-    status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
-    created_by, terminal_at)
+  INSERT INTO operations (${INSERT_COLUMNS})
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
   ${onConflict}
   RETURNING *
@@ -108,9 +107,7 @@ const INSERT_SQL = insertSql();
  */
 const INSERT_CLAIMED_SQL = `
 WITH ins AS (
-  INSERT INTO operations (tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
-    status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
-    created_by, terminal_at, lease_owner, attempts, fencing_token)
+  INSERT INTO operations (${INSERT_COLUMNS}, lease_owner, attempts, fencing_token)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $23, 1, 1)
   RETURNING *
 ), ev AS (

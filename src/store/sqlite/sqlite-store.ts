@@ -14,6 +14,7 @@ import type { OperationTypeName } from '../../model/types.js';
 import { now } from '../../model/time.js';
 import {
   changeColumns,
+  INSERT_COLUMNS,
   insertValues,
   restartSet,
   TERMINAL,
@@ -262,17 +263,16 @@ export class SqliteStore implements OperationStore {
   }
 
   private insertSync(values: unknown[], op: NewOperation, meta: WriteMeta): OperationRecord {
-    const columns = `tenant_id, scope, id, type, status, created_at, last_action_at, resource_location,
-           status_detail, props, handler, input, max_attempts, run_at, timeout_ms, idempotency_key, request_hash,
-           created_by, terminal_at`;
     const placeholders = '?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?';
     const row = (
       op.claim
         ? this.stmt(
-            `INSERT INTO operations (${columns}, lease_owner, attempts, fencing_token)
+            `INSERT INTO operations (${INSERT_COLUMNS}, lease_owner, attempts, fencing_token)
              VALUES (${placeholders}, ?, 1, 1) RETURNING *`,
           ).get(...values, op.claim.workerId)
-        : this.stmt(`INSERT INTO operations (${columns}) VALUES (${placeholders}) RETURNING *`).get(...values)
+        : this.stmt(`INSERT INTO operations (${INSERT_COLUMNS}) VALUES (${placeholders}) RETURNING *`).get(
+            ...values,
+          )
     ) as OperationRow;
     const record = rowToRecord(row);
     record.eventSeq = this.recordEvent(op, null, op.status, meta);
