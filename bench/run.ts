@@ -3,7 +3,7 @@
  * same way, fewer rounds, under 90 s): every measurement runs side by side with its baseline in the same
  * run, on the same machine, and is reported as a ratio, so a noisy shared machine still compares fairly.
  * HTTP servers under test run in processes of their own (bench/target.ts) and autocannon drives them from
- * this one, alternating between longrun and its baselines in 0.25 s rounds (4 per server and scenario in
+ * this one, alternating between longrun and its baselines in 0.25 s rounds (3 per server and scenario in
  * quick runs, 40 in full ones), after warm-ups (`warm`, `alternate`); each HTTP row also gives the CPU
  * each server's process spent per request. The engine's rate is the steady rate over a window after a
  * warm-up (bench/engine.ts). Writes bench/out/latest.json and bench/out/latest.svg; docs/BENCHMARKS.md
@@ -28,7 +28,7 @@ import type { BareResponse } from './target.js';
 import { BENCH_SECRET } from './seed.js';
 import { renderChart } from './chart.js';
 import { cpuSeconds, stealSeconds } from './proc.js';
-import { median, percentile } from './stats.js';
+import { median, percentile, percentileWithMissed } from './stats.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -56,10 +56,13 @@ const outDir = `${here}out`;
 // same 1 s window after the same warm-up) and differ only in how many rounds they average.
 // Short rounds, finely alternated: this shared machine's speed wanders on a scale of about a second, so
 // a ratio of two 1 s rounds varied by 20-30 %, while four 0.25 s rounds of each server, interleaved, give
-// a ratio within about 8 % (docs/BENCHMARKS.md, session 6).
+// a ratio within about 8 % (docs/BENCHMARKS.md, session 6). Quick runs measure three, after the unmeasured
+// rotation that the first measured round used to be (`alternate`), to stay under 90 s.
 const CONFIG = quick
   ? {
-      rounds: 4,
+      rounds: 3,
+      // The scale rows at 50,000 operations only check the path in a quick run.
+      scaleRounds: 2,
       seconds: 0.25,
       engineOps: 25_000,
       engineWindowSeconds: 1,
@@ -72,6 +75,7 @@ const CONFIG = quick
     }
   : {
       rounds: 40,
+      scaleRounds: 40,
       seconds: 0.25,
       engineOps: 25_000,
       engineWindowSeconds: 1,
@@ -91,17 +95,16 @@ const begun = performance.now();
 let databases = 0;
 const fresh = (name: string) => `${name.replace(/\W/g, '_')}_${stamp}_${++databases}`;
 const CONNECTIONS = 50;
-/** The unmeasured round of each scenario's own load that a baseline gets before it is measured. */
-const SCENARIO_WARM_SECONDS = 0.25;
 /**
  * longrun's own warm-up per scenario, counted in requests: its code paths speed up with the number of times
  * they run (the JIT), not with seconds, and its PostgreSQL writes run at a tenth of the rate of its SQLite
- * reads. Bounded in seconds both ways, so that quick runs stay under 90 s.
+ * reads. Bounded in seconds both ways, so that quick runs stay under 90 s; the unmeasured rotation after it
+ * (`alternate`) gives longrun one more round of the load.
  */
 const LONGRUN_WARM = {
   requests: numberFlag('--longrun-warm', true) ?? 3000,
-  minSeconds: 0.5,
-  maxSeconds: 1.75,
+  minSeconds: 0.25,
+  maxSeconds: 1.5,
 };
 
 type Store = 'sqlite' | 'postgres';
@@ -256,7 +259,7 @@ interface Server {
   port: number;
   token?: string;
   pid?: number;
-  /** Its unmeasured round of each scenario's load: SCENARIO_WARM_SECONDS, seconds, or LONGRUN_WARM. */
+  /** Its own warm-up on each scenario's load before the unmeasured rotation: seconds, or LONGRUN_WARM. */
   warm?: number | 'longrun';
   /** Its own load, where it differs from the others' (the scale rows read a row of their own table). */
   load?: Load;
@@ -337,8 +340,8 @@ async function cannon(
 
 /**
  * Unmeasured rounds towards the server's steady state: 0.5 s rounds until two in a row agree within 5 %,
- * at most three (two in quick runs, to stay under 90 s). Each scenario then adds a warm-up round of its
- * own load (`alternate`), which is what the measured rounds need most; searching longer for agreement here
+ * at most three (two in quick runs, to stay under 90 s). Each scenario then adds an unmeasured round of
+ * its own load (`alternate`), which is what the measured rounds need most; searching longer for agreement here
  * mostly measured this machine's noise.
  */
 async function warm(server: Server, path = '/v1.0/operations/bench-1'): Promise<void> {
@@ -364,16 +367,18 @@ function add(into: Measured, m: Measured): void {
 const rate = (m: Measured) => m.requests / m.seconds;
 
 /**
- * Runs the load against each server in turn, round by round (the order rotating); one measure each. Each
- * server first gets one unmeasured round of this very load: the GET warm-up leaves the PATCH and start
- * paths cold, and a cold path in the first measured round was most of what quick runs got wrong. longrun
- * gets a longer one (LONGRUN_WARM): its write paths speed up over the first few thousand requests.
+ * Runs the load against each server in turn, round by round (the order rotating); one measure each.
+ * longrun first gets its own load until warm (LONGRUN_WARM: its write paths speed up over the first few
+ * thousand requests), a server with a `warm` in seconds that long; then one whole rotation goes
+ * unmeasured. That rotation is every server's first round of this very load (the GET warm-up leaves the
+ * PATCH and start paths cold), and it is run in the same alternation as the measured rounds: the first
+ * round after a server's warm-up, measured, read the bare server up to a third slower (it ran while
+ * longrun was still settling from its warm-up and first round), one round in four of a quick run.
  */
-async function alternate(servers: Server[], load: Load): Promise<Measured[]> {
+async function alternate(servers: Server[], load: Load, rounds = CONFIG.rounds): Promise<Measured[]> {
   for (const s of servers) {
-    if (s.warm === 0) continue;
-    if (s.warm !== 'longrun')
-      await cannon(s, s.load ?? load, emptyMeasure(), s.warm ?? SCENARIO_WARM_SECONDS);
+    if (!s.warm) continue;
+    if (s.warm !== 'longrun') await cannon(s, s.load ?? load, emptyMeasure(), s.warm);
     else {
       const warmed = emptyMeasure();
       while (
@@ -384,8 +389,9 @@ async function alternate(servers: Server[], load: Load): Promise<Measured[]> {
       trace(`longrun warmed: ${warmed.requests} requests in ${warmed.seconds.toFixed(2)} s`);
     }
   }
+  for (const s of servers) await cannon(s, s.load ?? load, emptyMeasure());
   const measures = servers.map(emptyMeasure);
-  for (let r = 0; r < CONFIG.rounds; r++) {
+  for (let r = 1; r <= rounds; r++) {
     // Rotate the order every round, so no server always runs right after the same other one.
     const rates: number[] = [];
     const cpu: number[] = [];
@@ -398,7 +404,7 @@ async function alternate(servers: Server[], load: Load): Promise<Measured[]> {
       cpu[i] = Math.round(cpuPerRequest(m));
     }
     trace(
-      `round ${r + 1}: ${rates.join(' ')}/s, ratio ${(rates[0] / rates[1]).toFixed(3)}; CPU ${cpu.join(' ')} µs, ratio ${(cpu[1] / cpu[0]).toFixed(3)}`,
+      `round ${r}: ${rates.join(' ')}/s, ratio ${(rates[0] / rates[1]).toFixed(3)}; CPU ${cpu.join(' ')} µs, ratio ${(cpu[1] / cpu[0]).toFixed(3)}`,
     );
   }
   return measures;
@@ -518,14 +524,14 @@ async function httpScenarios(
   pgUrl?: string,
 ): Promise<void> {
   trace(`http ${store}: starting`);
+  const startFloor = (database: string) =>
+    start<{ port: number }>(`floor-${store}`, 'target.ts', ['floor', store, database, BENCH_SECRET]);
+  // On PostgreSQL the floor starts beside the target; on SQLite it opens the file the target seeds.
+  const floorStarting = store === 'postgres' ? startFloor(pgUrl!) : undefined;
+  floorStarting?.catch(() => {});
   const t = await startTarget(`http-${store}`, store, BASE_OPS, pgUrl);
   trace(`http ${store}: target up`);
-  const floor = await start<{ port: number }>(`floor-${store}`, 'target.ts', [
-    'floor',
-    store,
-    store === 'postgres' ? pgUrl! : t.info.dbFile!,
-    BENCH_SECRET,
-  ]);
+  const floor = await (floorStarting ?? startFloor(t.info.dbFile!));
   try {
     trace(`http ${store}: floor up`);
     // Its shared code (jose, the driver) warm before the first scenario's own warm-up.
@@ -547,8 +553,9 @@ async function httpScenarios(
       const [ours, base, ...others] = await alternate(
         [
           { ...server(t), warm: 'longrun' },
-          // Warm already (`warm`, before the first scenario): it answers every load from memory alike.
-          { ...server(bare), warm: 0 },
+          // Warm already (`warm`, before the first scenario): it answers every load from memory alike, and
+          // gets the unmeasured rotation like the others.
+          server(bare),
           ...(withFloor ? [{ ...server(floor), token: t.info.token }] : []),
           ...(reference ? [server(reference)] : []),
         ],
@@ -597,6 +604,8 @@ interface EngineResult {
   p50Ms: number;
   p99Ms: number;
   samplesMs: number[];
+  /** Latency jobs that had not begun 1 s after the last start (bench/engine.ts). */
+  missed: number;
   cpuCores: number;
   settings: string;
 }
@@ -654,13 +663,18 @@ async function engineScenarios(database: TestPostgres | undefined, pgSkip: strin
     // The median run by throughput; its latencies are those of all runs, pooled.
     const sorted = [...list].sort((a, b) => b.opsPerSec - a.opsPerSec);
     const samples = list.flatMap((r) => r.samplesMs);
+    const missed = list.reduce((sum, r) => sum + r.missed, 0);
     return {
       ...sorted[Math.floor((sorted.length - 1) / 2)],
-      p50Ms: percentile(samples, 50),
-      p99Ms: percentile(samples, 99),
+      p50Ms: percentileWithMissed(samples, missed, 50),
+      p99Ms: percentileWithMissed(samples, missed, 99),
+      missed,
+      started: samples.length + missed,
     };
   };
-  const describe = (r: EngineResult) => `${r.settings}; ${round(r.cpuCores)} cores of Node during the run`;
+  const describe = (r: EngineResult & { started: number }) =>
+    `${r.settings}; ${round(r.cpuCores)} cores of Node during the run` +
+    (r.missed > 0 ? `; ${r.missed} of ${r.started} latency jobs not begun 1 s after the last start` : '');
   const row = (store: Store, ours: string, peer: (typeof peers)[number]) => {
     const o = medianRun(ours);
     const b = medianRun(peer.system);
@@ -744,12 +758,20 @@ async function scaleScenario(store: Store, database: TestPostgres | undefined, p
   }
   const url = (name: string) =>
     store === 'postgres' ? createDatabase(database!.url, fresh(name)) : undefined;
-  const small = await startTarget(`scale-${store}-10k`, store, BASE_OPS, await url('scale_small'));
-  let large: Target | undefined;
+  // Seeded side by side (start-ups only; nothing is measured until both are up).
+  const [smallStart, largeStart] = await Promise.allSettled([
+    startTarget(`scale-${store}-10k`, store, BASE_OPS, await url('scale_small')),
+    startTarget(`scale-${store}-${label}`, store, big, await url('scale_large')),
+  ]);
+  if (smallStart.status === 'rejected' || largeStart.status === 'rejected') {
+    for (const started of [smallStart, largeStart])
+      if (started.status === 'fulfilled') await stop(started.value);
+    throw smallStart.status === 'rejected' ? smallStart.reason : (largeStart as PromiseRejectedResult).reason;
+  }
+  const small = smallStart.value;
+  const large = largeStart.value;
   try {
-    trace('scale: small up');
-    large = await startTarget(`scale-${store}-${label}`, store, big, await url('scale_large'));
-    trace('scale: large up');
+    trace('scale: both up');
     const smallMemory = memoryMiB(small.child.pid!);
     for (const [what, load] of [
       // The middle of the table: as far from the cached edges as a read gets.
@@ -763,6 +785,7 @@ async function scaleScenario(store: Store, database: TestPostgres | undefined, p
           { ...server(small), load: smallLoad, warm: 0.3 },
         ],
         load,
+        CONFIG.scaleRounds,
       );
       const memory = memoryMiB(large.child.pid!);
       push({
@@ -780,7 +803,7 @@ async function scaleScenario(store: Store, database: TestPostgres | undefined, p
       });
     }
   } finally {
-    if (large) await stop(large);
+    await stop(large);
     await stop(small);
   }
 }
@@ -792,6 +815,15 @@ const startSteal = stealSeconds();
 console.log(
   `longrun bench (${quick ? 'quick' : 'full'}) on ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, load ${startLoad.toFixed(2)}\n`,
 );
+
+// The bare servers start while PostgreSQL does (start-ups only: nothing is measured until both are up).
+const runsHttp = !only || only.test('http');
+const bareStarting = runsHttp ? start<{ port: number }>('bare', 'target.ts', ['bare']) : undefined;
+// The bare Fastify reference only in full runs: it is no target, and quick runs have 90 s.
+const fastifyStarting =
+  runsHttp && !quick ? start<{ port: number }>('fastify', 'target.ts', ['fastify']) : undefined;
+bareStarting?.catch(() => {});
+fastifyStarting?.catch(() => {});
 
 let database: TestPostgres | undefined;
 let pgSkip: string | undefined = argv.includes('--no-postgres')
@@ -820,9 +852,8 @@ if (database) {
 
 try {
   await phase('http', async () => {
-    const bare = await start<{ port: number }>('bare', 'target.ts', ['bare']);
-    // The bare Fastify reference only in full runs: it is no target, and quick runs have 90 s.
-    const fastify = quick ? undefined : await start<{ port: number }>('fastify', 'target.ts', ['fastify']);
+    const bare = await bareStarting!;
+    const fastify = await fastifyStarting;
     try {
       trace('bare servers up');
       await warm(server(bare));
