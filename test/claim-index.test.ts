@@ -168,13 +168,13 @@ describe('PostgreSQL: claims search the due index by handler', () => {
       await client.query('ANALYZE operations');
       const t = Date.now();
 
-      const claim = await explain(client, claimSql(false), [t, 8, 'w', t + 1000, 'x', 'worker:w', ['mine']]);
+      const claim = await explain(client, claimSql(false, 8), [t, 'w', t + 1000, 'x', 'worker:w', ['mine']]);
       const search = claim.find((p) => p['Index Name'] === 'operations_due_handler');
       expect(search).toMatchObject({ 'Node Type': 'Index Scan' });
       expect(search?.['Index Cond']).toMatch(/\(handler = .*\) AND \(run_at <= /);
       expect(claim.some((p) => p['Node Type'] === 'Seq Scan')).toBe(false);
 
-      const all = await explain(client, claimSql(true), [t, 8, 'w', t + 1000, 'x', 'worker:w']);
+      const all = await explain(client, claimSql(true, 8), [t, 'w', t + 1000, 'x', 'worker:w']);
       expect(all.find((p) => p['Index Cond']?.includes('handler = h.name'))).toMatchObject({
         'Node Type': 'Index Scan',
         'Index Name': 'operations_due_handler',
@@ -201,10 +201,66 @@ describe('PostgreSQL: claims search the due index by handler', () => {
         false,
       );
 
+      // Claims of more than 64 pass their limit as a parameter: the same search.
+      const large = await explain(client, claimSql(false), [
+        t,
+        'w',
+        t + 1000,
+        'x',
+        'worker:w',
+        ['mine'],
+        100,
+      ]);
+      expect(large.find((p) => p['Index Name'] === 'operations_due_handler')).toMatchObject({
+        'Node Type': 'Index Scan',
+      });
+      expect(large.some((p) => p['Node Type'] === 'Seq Scan')).toBe(false);
+
+      // The plan PostgreSQL reuses for every claim after the first few (generic: no values known) is the
+      // same search, and the claimed rows are found by their key, not by reading the table.
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      await client.query(
+        `PREPARE generic_claim(bigint, text, bigint, text, text, text[]) AS ${claimSql(false, 8)}`,
+      );
+      await client.query('BEGIN');
+      const generic = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+        `EXPLAIN (FORMAT JSON) EXECUTE generic_claim(${t}, 'w', ${t + 1000}, 'x', 'worker:w', '{mine}')`,
+      );
+      await client.query('ROLLBACK');
+      const genericNodes = nodes(generic.rows[0]['QUERY PLAN'][0].Plan);
+      expect(genericNodes.find((p) => p['Index Name'] === 'operations_due_handler')).toMatchObject({
+        'Node Type': 'Index Scan',
+      });
+      expect(genericNodes.some((p) => p['Node Type'] === 'Seq Scan')).toBe(false);
+
       const got = await store.claim({ workerId: 'w', limit: 3, leaseMs: 60_000, handlers: ['mine'] });
       expect(got.map((r) => r.id)).toEqual(['m1', 'm2', 'm3']);
     } finally {
       await client.end();
+      await store.close();
+    }
+  });
+
+  it('claims reuse one plan: after the first five, PostgreSQL plans no claim afresh', async () => {
+    const url = await freshDatabase('claim_generic');
+    // One connection, so that its prepared statements are the ones the claims used.
+    const store = new PostgresStore({ connectionString: url, max: 1 });
+    try {
+      await store.migrate();
+      for (let i = 0; i < 30; i++)
+        await store.insert(newOp({ handler: 'mine', runAt: Date.now() - 1000 }), CREATED);
+      for (let i = 0; i < 12; i++) {
+        const got = await store.claim({ workerId: 'w', limit: 2, leaseMs: 60_000, handlers: ['mine'] });
+        expect(got).toHaveLength(2);
+      }
+      const { rows } = await store.pool.query<{ generic_plans: string; custom_plans: string }>(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%due_handlers%'",
+      );
+      expect(rows).toHaveLength(1);
+      // PostgreSQL makes five plans for the values of the first five claims, then keeps the reusable one.
+      expect(Number(rows[0].custom_plans)).toBeLessThanOrEqual(5);
+      expect(Number(rows[0].generic_plans)).toBeGreaterThanOrEqual(7);
+    } finally {
       await store.close();
     }
   });

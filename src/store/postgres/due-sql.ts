@@ -7,26 +7,32 @@ import { STATUS } from '../../model/status.js';
 import { DUE_HANDLERS_CTE } from '../sql/due-handlers.js';
 
 /**
- * The `due` CTE of claim() (parameters: $1 now, $2 limit, and $7 the handler names unless `allHandlers`):
- * for each handler one index search (handler = name AND run_at <= now), oldest first, locking up to $2 of
- * its rows; then the oldest $2 of them all, by (run_at, seq). Rows locked but not taken stay locked only
- * until the claim's statement (its own transaction) ends: meanwhile another claimer skips them and takes
- * the next ones, as it would skip rows this claim took.
+ * The `due` CTE of claim() (parameters: $1 now, and $6 the handler names unless `allHandlers`; `limit` is the
+ * claim's limit, as SQL): for each handler one index search (handler = name AND run_at <= now), oldest
+ * first, locking up to `limit` of its rows; then the oldest `limit` of them all, by (run_at, seq). Rows
+ * locked but not taken stay locked only until the claim's statement (its own transaction) ends: meanwhile
+ * another claimer skips them and takes the next ones, as it would skip rows this claim took.
+ *
+ * The time and the handler names are read through sub-selects, so that the planner estimates the same
+ * whatever their values: a plan made for one claim's values then costs what the reusable (generic) plan
+ * costs, and PostgreSQL keeps the generic one after five claims instead of planning each claim afresh
+ * (with the names as a constant it counted the one name of a one-handler worker, and the generic plan's
+ * ten guessed names looked ten times dearer). The limit is a constant for the same reason (claimSql).
  */
-export function dueCte(allHandlers: boolean): string {
+export function dueCte(allHandlers: boolean, limit: string): string {
   const handlers = allHandlers
     ? DUE_HANDLERS_CTE
-    : 'due_handlers(name) AS (SELECT DISTINCT unnest($7::text[]))';
+    : 'due_handlers(name) AS (SELECT DISTINCT unnest((SELECT $6::text[])))';
   return `WITH RECURSIVE ${handlers}, due AS MATERIALIZED (
   SELECT x.seq, x.status, x.run_at FROM due_handlers h CROSS JOIN LATERAL (
     SELECT seq, status, run_at FROM operations
-    WHERE handler = h.name AND status < ${STATUS.succeeded} AND run_at <= $1
+    WHERE handler = h.name AND status < ${STATUS.succeeded} AND run_at <= (SELECT $1::bigint)
     ORDER BY run_at, seq
-    LIMIT $2
+    LIMIT ${limit}
     FOR UPDATE SKIP LOCKED
   ) x
   ORDER BY x.run_at, x.seq
-  LIMIT $2
+  LIMIT ${limit}
 )`;
 }
 
