@@ -10,8 +10,9 @@
  * explains every row.
  *
  * Options: --quick (leaves the scale rows out unless --only asks for them); --only <regexp> (run the
- * scenario groups whose name matches: http, engine, wait, scale); --profile (servers and engine runs write V8 CPU profiles to bench/out/profiles/); --no-postgres
- * (SQLite only; the PostgreSQL rows say why they were skipped, as they do when PostgreSQL is missing).
+ * scenario groups whose name matches: http, engine, wait, scale); --profile (servers and engine runs write
+ * V8 CPU profiles to bench/out/profiles/); --no-postgres (SQLite only; the PostgreSQL rows say why they
+ * were skipped, as they do when PostgreSQL is missing).
  * For experiments: --scenario <regexp> (HTTP scenarios whose "<store> <name>" matches), --rounds N,
  * --round-seconds S, --longrun-warm N (the requests longrun's warm-up per scenario asks for).
  * BENCH_TRACE=1 prints when each step starts (where a run's time goes) and each round's rates.

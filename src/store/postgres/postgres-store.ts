@@ -226,6 +226,9 @@ const JSON_AS_TEXT: pg.CustomTypesConfig = {
  * claim, a tenth of the server's CPU in the engine benchmark.
  */
 export function claimSql(allHandlers: boolean, limit?: number): string {
+  // Written into the SQL text: only ever a positive integer.
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 1))
+    throw new Error(`claimSql: limit must be a positive integer, got ${limit}`);
   const limitSql = limit !== undefined ? String(limit) : `$${allHandlers ? 6 : 7}`;
   return `
 ${dueCte(allHandlers, limitSql)}, claimed AS (
