@@ -526,8 +526,8 @@ async function httpScenarios(
   pgUrl?: string,
 ): Promise<void> {
   trace(`http ${store}: starting`);
-  const startFloor = (database: string) =>
-    start<{ port: number }>(`floor-${store}`, 'target.ts', ['floor', store, database, BENCH_SECRET]);
+  const startFloor = (where: string) =>
+    start<{ port: number }>(`floor-${store}`, 'target.ts', ['floor', store, where, BENCH_SECRET]);
   // On PostgreSQL the floor starts beside the target; on SQLite it opens the file the target seeds.
   const floorStarting = store === 'postgres' ? startFloor(pgUrl!) : undefined;
   floorStarting?.catch(() => {});
