@@ -241,6 +241,12 @@ describe('PostgreSQL: claims search the due index by handler', () => {
     }
   });
 
+  it('the claim statement takes only a positive integer limit into its text', () => {
+    expect(claimSql(false, 16)).toContain('LIMIT 16');
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => claimSql(false, bad), String(bad)).toThrow(/limit must be a positive integer/);
+  });
+
   it('claims reuse one plan: after the first five, PostgreSQL plans no claim afresh', async () => {
     const url = await freshDatabase('claim_generic');
     // One connection, so that its prepared statements are the ones the claims used.
