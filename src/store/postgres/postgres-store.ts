@@ -248,17 +248,15 @@ ORDER BY claimed.due_at, claimed.seq`;
 }
 /** Claims of up to this many rows have the limit in their text (a prepared statement per limit and connection). */
 const LITERAL_CLAIM_LIMIT = 64;
-/** The claim statements by handlers named and limit; limits above LITERAL_CLAIM_LIMIT share one with it a parameter. */
-const claimStatements = new Map<string, { sql: string; limitInText: boolean }>();
+/** The claim statements' texts by handlers named and limit ('param' for limits above LITERAL_CLAIM_LIMIT). */
+const claimStatements = new Map<string, string>();
 function claimStatement(allHandlers: boolean, limit: number): { sql: string; limitInText: boolean } {
-  const limitInText = Number.isInteger(limit) && limit >= 1 && limit <= LITERAL_CLAIM_LIMIT;
-  const key = `${allHandlers} ${limitInText ? limit : 'param'}`;
-  let statement = claimStatements.get(key);
-  if (!statement) {
-    statement = { sql: claimSql(allHandlers, limitInText ? limit : undefined), limitInText };
-    claimStatements.set(key, statement);
-  }
-  return statement;
+  const literal =
+    Number.isSafeInteger(limit) && limit >= 1 && limit <= LITERAL_CLAIM_LIMIT ? limit : undefined;
+  const key = `${allHandlers} ${literal ?? 'param'}`;
+  let sql = claimStatements.get(key);
+  if (!sql) claimStatements.set(key, (sql = claimSql(allHandlers, literal)));
+  return { sql, limitInText: literal !== undefined };
 }
 
 export class PostgresStore implements OperationStore {
