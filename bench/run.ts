@@ -528,7 +528,7 @@ async function httpScenarios(
   trace(`http ${store}: starting`);
   const startFloor = (where: string) =>
     start<{ port: number }>(`floor-${store}`, 'target.ts', ['floor', store, where, BENCH_SECRET]);
-  // On PostgreSQL the floor starts beside the target; on SQLite it opens the file the target seeds.
+  // On PostgreSQL the floor starts beside the target; on SQLite it copies the file the target seeds.
   const floorStarting = store === 'postgres' ? startFloor(pgUrl!) : undefined;
   floorStarting?.catch(() => {});
   const t = await startTarget(`http-${store}`, store, BASE_OPS, pgUrl);
