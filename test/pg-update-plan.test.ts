@@ -1,5 +1,5 @@
 /**
- * Updates of several operations go to PostgreSQL as one statement (update-batcher.ts). Its plan must find
+ * Updates of several operations go to PostgreSQL as one statement (write-batcher.ts). Its plan must find
  * each operation by its key: a plan that scans the table costs every batch the whole table (3 ms at 10,000
  * operations, seconds at 10 M), which is what a plain join with jsonb_to_recordset got.
  */

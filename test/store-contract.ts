@@ -320,6 +320,53 @@ export function storeContract(
         await store.insert(newOp({ idempotencyKey: null }), CREATED);
       });
 
+      it('inserts issued together each get their own row and history event; a taken key fails alone', async () => {
+        const taken = await store.insert(newOp({ idempotencyKey: 'k-together' }), CREATED);
+        const ops = Array.from({ length: 20 }, (_, i) =>
+          newOp({
+            statusDetail: `together ${i}`,
+            props: { n: i },
+            input: i % 2 ? { i } : undefined,
+            handler: i % 2 ? 'h' : null,
+            runAt: i % 2 ? 1_000 + i : null,
+            scope: i % 3 ? 'users/alice/authentication' : 'users/bob/authentication',
+          }),
+        );
+        const settled = await Promise.allSettled([
+          ...ops.map((op) => store.insert(op, { actor: `user:u${op.statusDetail}`, kind: 'created' })),
+          store.insert(newOp({ id: taken.id }), CREATED),
+          store.insert(newOp({ idempotencyKey: 'k-together' }), CREATED),
+        ]);
+        const [dupId, dupKey] = settled.slice(20);
+        expect(dupId.status === 'rejected' && dupId.reason).toBeInstanceOf(DuplicateKeyError);
+        expect(dupKey.status === 'rejected' && dupKey.reason).toBeInstanceOf(DuplicateKeyError);
+        const records = settled.slice(0, 20).map((s) => (s.status === 'fulfilled' ? s.value : s.reason));
+        const eventSeqs = new Set<number>();
+        for (const [i, op] of ops.entries()) {
+          const record = records[i] as OperationRecord;
+          expect(record).toMatchObject({
+            scope: op.scope,
+            id: op.id,
+            statusDetail: op.statusDetail,
+            props: op.props,
+            input: op.input ?? null,
+            handler: op.handler,
+            runAt: op.runAt,
+            version: 1,
+          });
+          expect(await store.get(op)).toEqual(stripEventSeq(record));
+          const history = await store.history(op);
+          expect(history.map((e) => [e.fromStatus, e.toStatus, e.actor, e.kind])).toEqual([
+            [null, STATUS.notStarted, `user:u${op.statusDetail}`, 'created'],
+          ]);
+          expect(record.eventSeq).toBe(history[0].eventSeq);
+          eventSeqs.add(history[0].eventSeq);
+        }
+        expect(eventSeqs.size).toBe(20);
+        expect(new Set(records.map((r) => (r as OperationRecord).seq)).size).toBe(20);
+        expect(await store.history(taken)).toHaveLength(1);
+      });
+
       it('finds an operation by idempotency key, per tenant', async () => {
         const first = await store.insert(newOp({ idempotencyKey: 'find-me' }), CREATED);
         expect(await store.findByIdempotencyKey('tenant-a', 'find-me')).toEqual(stripEventSeq(first));
@@ -426,6 +473,34 @@ export function storeContract(
         expect(results.filter((r) => r.outcome === 'joined')).toHaveLength(59);
         expect(new Set(results.map((r) => r.record.seq)).size).toBe(1);
         expect(await store.history(results[0].record)).toHaveLength(1);
+      });
+
+      it('starts issued together: free keys are created, a key twice is created once and joined once', async () => {
+        const pre = await store.insertOrJoin(started({ id: 'refresh:pre' }), CREATED);
+        const ids = [
+          ...Array.from({ length: 10 }, (_, i) => `refresh:t${i}`),
+          'refresh:same',
+          'refresh:same',
+          'refresh:pre',
+        ];
+        const results = await Promise.all(
+          ids.map((id, i) => store.insertOrJoin(started({ id, statusDetail: `start ${i}` }), CREATED)),
+        );
+        expect(results.map((r) => r.outcome)).toEqual([
+          ...Array.from({ length: 10 }, () => 'created'),
+          'created',
+          'joined',
+          'joined',
+        ]);
+        for (const [i, result] of results.slice(0, 11).entries()) {
+          expect(result.record).toMatchObject({ id: ids[i], statusDetail: `start ${i}`, version: 1 });
+          const history = await store.history(result.record);
+          expect(history).toHaveLength(1);
+          expect(result.record.eventSeq).toBe(history[0].eventSeq);
+        }
+        expect(results[11].record.seq).toBe(results[10].record.seq);
+        expect(results[12].record.seq).toBe(pre.record.seq);
+        expect(await store.history(pre.record)).toHaveLength(1);
       });
 
       it('restarts an ended operation once when concurrent starts find it ended', async () => {

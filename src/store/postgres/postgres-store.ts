@@ -53,7 +53,7 @@ import {
 import { storeError, isConnectionError, uniqueViolation } from './errors.js';
 import { ChangeListener } from './listener.js';
 import { ChangeNotifier } from './notifier.js';
-import { UpdateBatcher, type UpdateRequest } from './update-batcher.js';
+import { WriteBatcher, type UpdateRequest } from './write-batcher.js';
 import { dueCte, QUEUE_STATS_SQL } from './due-sql.js';
 import { horizonOf, settled, TAIL, type TailRow } from './event-horizon.js';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
@@ -121,7 +121,69 @@ WITH ins AS (
 )
 SELECT ins.*, (SELECT max(event_seq) FROM ev) AS event_seq FROM ins`;
 /** A start on a derived id: yields to the row at the key, whatever it is (insertOrJoin decides next). */
-const INSERT_OR_YIELD_SQL = insertSql('ON CONFLICT (tenant_id, scope, id) DO NOTHING');
+const YIELD = 'ON CONFLICT (tenant_id, scope, id) DO NOTHING';
+const INSERT_OR_YIELD_SQL = insertSql(YIELD);
+
+/** The element type of each of insertSql's 22 parameters, as arrays (the JSON columns travel as text). */
+const INSERT_ARRAY_TYPES = [
+  'text',
+  'text',
+  'text',
+  'text',
+  'integer',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'integer',
+  'bigint',
+  'bigint',
+  'text',
+  'text',
+  'text',
+  'bigint',
+  'text',
+  'text',
+  'text',
+];
+
+/**
+ * Inserts of distinct operations in one statement (write-batcher.ts), each with its history event: the
+ * parameters are insertSql's, each an array with an element per operation. Returns a row per inserted
+ * operation; with `onConflict` YIELD, an operation whose key is taken is left out (its caller goes on
+ * alone). The batcher never puts one key twice in a statement, so each event finds its input by key.
+ */
+const insertManySql = (onConflict = '') => `
+WITH batch AS (
+  SELECT * FROM unnest(${INSERT_ARRAY_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')})
+    WITH ORDINALITY AS x(${INSERT_COLUMNS}, at, actor, kind, n)
+), ins AS (
+  INSERT INTO operations (${INSERT_COLUMNS})
+  SELECT tenant_id, scope, id, type, status, created_at, last_action_at, resource_location, status_detail,
+         props::jsonb, handler, input::jsonb, max_attempts, run_at, timeout_ms, idempotency_key,
+         request_hash, created_by, terminal_at
+  FROM batch ORDER BY n
+  ${onConflict}
+  RETURNING *
+), ev AS (
+  INSERT INTO operation_events (${EVENT_COLUMNS})
+  SELECT ins.tenant_id, ins.scope, ins.id, x.at, NULL, ins.status, x.actor, x.kind
+  FROM ins JOIN batch x ON x.tenant_id = ins.tenant_id AND x.scope = ins.scope AND x.id = ins.id
+  ORDER BY x.n
+  RETURNING tenant_id, scope, id, event_seq
+)
+SELECT ins.*, ev.event_seq FROM ins JOIN ev USING (tenant_id, scope, id)`;
+const INSERT_MANY_SQL = insertManySql();
+const INSERT_MANY_OR_YIELD_SQL = insertManySql(YIELD);
+
+/** One insert for the batchers: the operation's key and insertSql's 22 parameters. */
+interface InsertRequest {
+  key: OperationKey;
+  values: unknown[];
+}
 /**
  * Restarts the ended operation at the key in place (insertOrJoin), with its history event. The row is
  * locked and its status checked again after the lock (READ COMMITTED re-evaluates the WHERE on the latest
@@ -283,10 +345,27 @@ export class PostgresStore implements OperationStore {
     undefined,
     this.origin,
   );
-  /** Updates issued together go as one statement (see update-batcher.ts). */
-  private readonly updates = new UpdateBatcher(
+  /** Updates issued together go as one statement (see write-batcher.ts). */
+  private readonly updates = new WriteBatcher(
     (request) => this.updateOne(request),
     (requests) => this.updateMany(requests),
+  );
+  /**
+   * So do inserts (creates, and starts on a derived id, which yield to a taken key). A plain insert whose
+   * key is taken fails its statement, and the batcher sends each of them again alone, so it fails alone.
+   */
+  private readonly inserts = new WriteBatcher<InsertRequest, WrittenRow>(
+    async (request) => (await this.query<WrittenRow>(INSERT_SQL, request.values)).rows[0],
+    async (requests) => {
+      const rows = await this.insertMany(INSERT_MANY_SQL, requests);
+      // Without ON CONFLICT every row comes back or the statement fails; anything else, each goes alone.
+      if (rows.some((row) => row === undefined)) throw new Error('a grouped insert returned too few rows');
+      return rows as WrittenRow[];
+    },
+  );
+  private readonly yieldingInserts = new WriteBatcher<InsertRequest, WrittenRow | undefined>(
+    async (request) => (await this.query<WrittenRow>(INSERT_OR_YIELD_SQL, request.values)).rows[0],
+    (requests) => this.insertMany(INSERT_MANY_OR_YIELD_SQL, requests),
   );
 
   constructor(options: PostgresStoreOptions) {
@@ -428,11 +507,12 @@ export class PostgresStore implements OperationStore {
   async insert(op: NewOperation, meta: WriteMeta): Promise<OperationRecord> {
     const values = [...insertValues(op), now(), meta.actor, meta.kind];
     if (op.claim) values.push(op.claim.workerId, `worker:${op.claim.workerId}`);
-    const sql = op.claim ? INSERT_CLAIMED_SQL : INSERT_SQL;
     for (let attempt = 1; ; attempt++) {
       try {
-        const { rows } = await this.query<WrittenRow>(sql, values);
-        const record = writtenRecord(rows[0]);
+        const row = op.claim
+          ? (await this.query<WrittenRow>(INSERT_CLAIMED_SQL, values)).rows[0]
+          : await this.inserts.run({ key: op, values });
+        const record = writtenRecord(row);
         this.announce(record, meta.kind);
         return record;
       } catch (error) {
@@ -455,8 +535,8 @@ export class PostgresStore implements OperationStore {
     // between two statements (ended, or was deleted, meanwhile), which a few rounds outlast.
     for (let attempt = 1; ; attempt++) {
       try {
-        const inserted = await this.query<WrittenRow>(INSERT_OR_YIELD_SQL, values);
-        if (inserted.rows[0]) return this.started(inserted.rows[0], meta, 'created');
+        const inserted = await this.yieldingInserts.run({ key: op, values });
+        if (inserted) return this.started(inserted, meta, 'created');
         const restarted = await this.query<WrittenRow>(RESTART_SQL, values);
         if (restarted.rows[0]) return this.started(restarted.rows[0], meta, 'restarted');
       } catch (error) {
@@ -579,7 +659,15 @@ SELECT false, cur.*, NULL, NULL FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)`;
     return { ok: true, record };
   }
 
-  /** Several updates of distinct operations in one statement (update-batcher.ts). */
+  /** Inserts of distinct operations in one statement (insertManySql): a row per request, or undefined. */
+  private async insertMany(sql: string, requests: InsertRequest[]): Promise<(WrittenRow | undefined)[]> {
+    const columns = INSERT_ARRAY_TYPES.map((_, c) => requests.map((request) => request.values[c]));
+    const { rows } = await this.query<WrittenRow>(sql, columns);
+    const byKey = new Map(rows.map((row) => [`${row.tenant_id}\0${row.scope}\0${row.id}`, row]));
+    return requests.map(({ key }) => byKey.get(`${key.tenantId}\0${key.scope}\0${key.id}`));
+  }
+
+  /** Several updates of distinct operations in one statement (write-batcher.ts). */
   private async updateMany(requests: UpdateRequest[]): Promise<UpdateResult[]> {
     const terminalAt = Date.now();
     const input = requests.map(({ key, changes, guard, meta }, n) => ({

@@ -1,8 +1,8 @@
 /**
- * Group commit for updates: the updates issued in one turn of the event loop go to PostgreSQL as one
- * statement (a worker pool's completions, or clients' PATCHes of different operations, usually arrive
- * several at a time: in the engine bench, three quarters of the updates shared their turn with two to six
- * others), and at most `maxInFlight` statements are in flight at once: what arrives while they are waits
+ * Group commit for writes: the updates (or the inserts) issued in one turn of the event loop go to
+ * PostgreSQL as one statement (a worker pool's completions, clients' PATCHes of different operations, or
+ * their starts, usually arrive several at a time: in the engine bench, three quarters of the updates
+ * shared their turn with two to six others), and at most `maxInFlight` statements are in flight at once: what arrives while they are waits
  * for the first to return and goes with it as the next statement. So statements carry more updates as load
  * grows, and there are fewer round trips and commits than updates.
  *
@@ -14,6 +14,11 @@
  */
 import type { OperationKey, RecordChanges, UpdateResult, WriteGuard, WriteMeta } from '../store.js';
 
+/** What every write names: the operation it writes. */
+export interface KeyedWrite {
+  key: OperationKey;
+}
+
 export interface UpdateRequest {
   key: OperationKey;
   changes: RecordChanges;
@@ -21,38 +26,40 @@ export interface UpdateRequest {
   meta: WriteMeta;
 }
 
-interface Pending extends UpdateRequest {
-  /** The operation's identity, for keeping its updates apart and in order. */
+interface Pending<R, T> {
+  request: R;
+  /** The operation's identity, for keeping its writes apart and in order. */
   id: string;
-  resolve: (result: UpdateResult) => void;
+  resolve: (result: T) => void;
   reject: (error: unknown) => void;
 }
 
-export class UpdateBatcher {
-  private queue: Pending[] = [];
+/** `R` is one write, `T` its result; by default the updates of UpdateRequest. */
+export class WriteBatcher<R extends KeyedWrite = UpdateRequest, T = UpdateResult> {
+  private queue: Pending<R, T>[] = [];
   private scheduled = false;
   private inFlight = 0;
   /** Operations with an update in flight: their next updates wait for it. */
   private readonly busy = new Set<string>();
 
   /**
-   * @param one one update, one statement
-   * @param many several updates of distinct operations, one statement
+   * @param one one write, one statement
+   * @param many several writes of distinct operations, one statement, a result per write in their order
    * @param maxInFlight statements in flight at once (each on a pool connection of its own)
    */
   constructor(
-    private readonly one: (request: UpdateRequest) => Promise<UpdateResult>,
-    private readonly many: (requests: UpdateRequest[]) => Promise<UpdateResult[]>,
+    private readonly one: (request: R) => Promise<T>,
+    private readonly many: (requests: R[]) => Promise<T[]>,
     private readonly maxInFlight = 2,
   ) {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
-      throw new Error(`UpdateBatcher: maxInFlight must be an integer of at least 1, got ${maxInFlight}`);
+      throw new Error(`WriteBatcher: maxInFlight must be an integer of at least 1, got ${maxInFlight}`);
   }
 
-  run(request: UpdateRequest): Promise<UpdateResult> {
-    return new Promise<UpdateResult>((resolve, reject) => {
+  run(request: R): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const { tenantId, scope, id } = request.key;
-      this.queue.push({ ...request, id: `${tenantId}\u0000${scope}\u0000${id}`, resolve, reject });
+      this.queue.push({ request, id: `${tenantId}\u0000${scope}\u0000${id}`, resolve, reject });
       if (!this.scheduled) {
         // At the end of this turn, with whatever else this turn issues.
         this.scheduled = true;
@@ -67,8 +74,8 @@ export class UpdateBatcher {
   /** Sends what may go now: up to maxInFlight statements, each with every sendable queued update. */
   private pump(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const round: Pending[] = [];
-      const waiting: Pending[] = [];
+      const round: Pending<R, T>[] = [];
+      const waiting: Pending<R, T>[] = [];
       const taken = new Set<string>();
       for (const pending of this.queue) {
         // Later updates of an operation already in flight, or already in this round, wait their turn.
@@ -90,11 +97,11 @@ export class UpdateBatcher {
     }
   }
 
-  private async send(round: Pending[]): Promise<void> {
+  private async send(round: Pending<R, T>[]): Promise<void> {
     if (round.length > 1) {
-      let results: UpdateResult[] | undefined;
+      let results: T[] | undefined;
       try {
-        results = await this.many(round);
+        results = await this.many(round.map((pending) => pending.request));
       } catch {
         // Fall through: one statement each, so that an update that fails fails alone.
       }
@@ -103,6 +110,8 @@ export class UpdateBatcher {
         return;
       }
     }
-    await Promise.all(round.map((pending) => this.one(pending).then(pending.resolve, pending.reject)));
+    await Promise.all(
+      round.map((pending) => this.one(pending.request).then(pending.resolve, pending.reject)),
+    );
   }
 }

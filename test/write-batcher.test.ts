@@ -1,11 +1,11 @@
 /**
- * The PostgreSQL store's group commit for updates (src/store/postgres/update-batcher.ts): when a statement
+ * The PostgreSQL store's group commit for updates (src/store/postgres/write-batcher.ts): when a statement
  * goes, what goes with it, and the order an operation's updates keep. The statements here are functions
  * that record what they were given and answer when the test says so; the store's real statements are
  * covered by the store contract on a real PostgreSQL (test/store-postgres.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { UpdateBatcher, type UpdateRequest } from '../src/store/postgres/update-batcher.js';
+import { WriteBatcher, type UpdateRequest } from '../src/store/postgres/write-batcher.js';
 import type { UpdateResult } from '../src/store/store.js';
 
 const request = (id: string, detail = id): UpdateRequest => ({
@@ -54,10 +54,10 @@ function statements() {
 
 const settle = () => new Promise((r) => setImmediate(r));
 
-describe('UpdateBatcher', () => {
+describe('WriteBatcher', () => {
   it('sends the updates of one turn as one statement, at the end of that turn', async () => {
     const s = statements();
-    const batcher = new UpdateBatcher(s.one, s.many, 1);
+    const batcher = new WriteBatcher(s.one, s.many, 1);
     const results = [batcher.run(request('a')), batcher.run(request('b'))];
     expect(s.calls).toHaveLength(0);
     await settle();
@@ -68,7 +68,7 @@ describe('UpdateBatcher', () => {
 
   it('groups what arrives while a statement is in flight into the next statement, one per operation', async () => {
     const s = statements();
-    const batcher = new UpdateBatcher(s.one, s.many, 1);
+    const batcher = new WriteBatcher(s.one, s.many, 1);
     const results = [batcher.run(request('a'))];
     await settle();
     results.push(batcher.run(request('b')));
@@ -86,7 +86,7 @@ describe('UpdateBatcher', () => {
 
   it("never has two of an operation's updates in flight, and applies them in the order issued", async () => {
     const s = statements();
-    const batcher = new UpdateBatcher(s.one, s.many, 4);
+    const batcher = new WriteBatcher(s.one, s.many, 4);
     const all = [
       batcher.run(request('x', 'x1')),
       batcher.run(request('x', 'x2')),
@@ -109,7 +109,7 @@ describe('UpdateBatcher', () => {
 
   it('never has two statements with updates of one operation in flight at once', async () => {
     const s = statements();
-    const batcher = new UpdateBatcher(s.one, s.many, 4);
+    const batcher = new WriteBatcher(s.one, s.many, 4);
     const all = [batcher.run(request('x', 'x1'))];
     await settle();
     all.push(batcher.run(request('x', 'x2')), batcher.run(request('y', 'y1')));
@@ -129,7 +129,7 @@ describe('UpdateBatcher', () => {
 
   it('holds at most maxInFlight statements in flight', async () => {
     const s = statements();
-    const batcher = new UpdateBatcher(s.one, s.many, 2);
+    const batcher = new WriteBatcher(s.one, s.many, 2);
     for (const id of ['a', 'b', 'c', 'd', 'e']) {
       void batcher.run(request(id));
       await settle();
@@ -142,7 +142,7 @@ describe('UpdateBatcher', () => {
 
   it('sends the updates of a failed grouped statement again one by one', async () => {
     const s = statements();
-    const batcher = new UpdateBatcher(s.one, s.many, 1);
+    const batcher = new WriteBatcher(s.one, s.many, 1);
     const all = [batcher.run(request('a'))];
     await settle();
     all.push(batcher.run(request('b')), batcher.run(request('c')));
@@ -158,7 +158,7 @@ describe('UpdateBatcher', () => {
   it('refuses a maxInFlight that is not a whole number of at least 1, naming it', () => {
     const s = statements();
     for (const bad of [0, -1, 1.5, Number.NaN])
-      expect(() => new UpdateBatcher(s.one, s.many, bad)).toThrow(
+      expect(() => new WriteBatcher(s.one, s.many, bad)).toThrow(
         /maxInFlight must be an integer of at least 1/,
       );
   });
