@@ -2,15 +2,15 @@
  * Group commit for writes: the updates (or the inserts) issued in one turn of the event loop go to
  * PostgreSQL as one statement (a worker pool's completions, clients' PATCHes of different operations, or
  * their starts, usually arrive several at a time: in the engine bench, three quarters of the updates
- * shared their turn with two to six others), and at most `maxInFlight` statements are in flight at once: what arrives while they are waits
- * for the first to return and goes with it as the next statement. So statements carry more updates as load
- * grows, and there are fewer round trips and commits than updates.
+ * shared their turn with two to six others), and at most `maxInFlight` statements are in flight at once:
+ * what arrives while they are waits for the first to return and goes with it as the next statement. So
+ * statements carry more writes as load grows, and there are fewer round trips and commits than writes.
  *
- * - A statement changes a row at most once, and an operation's updates go to PostgreSQL one at a time, in
- *   the order they were issued: an update waits while another of the same operation is in flight.
- * - Each update keeps its own guard and its own result (applied, conflict or not found), exactly as one
- *   statement per update would give.
- * - If a grouped statement fails, its updates are sent again one by one, so a write that fails fails alone.
+ * - A statement writes a row at most once, and an operation's writes go to PostgreSQL one at a time, in
+ *   the order they were issued: a write waits while another of the same operation is in flight.
+ * - Each write keeps its own result (an update its guard's verdict: applied, conflict or not found),
+ *   exactly as one statement per write would give.
+ * - If a grouped statement fails, its writes are sent again one by one, so a write that fails fails alone.
  */
 import type { OperationKey, RecordChanges, UpdateResult, WriteGuard, WriteMeta } from '../store.js';
 
@@ -39,7 +39,7 @@ export class WriteBatcher<R extends KeyedWrite = UpdateRequest, T = UpdateResult
   private queue: Pending<R, T>[] = [];
   private scheduled = false;
   private inFlight = 0;
-  /** Operations with an update in flight: their next updates wait for it. */
+  /** Operations with a write in flight: their next writes wait for it. */
   private readonly busy = new Set<string>();
 
   /**
@@ -71,14 +71,14 @@ export class WriteBatcher<R extends KeyedWrite = UpdateRequest, T = UpdateResult
     });
   }
 
-  /** Sends what may go now: up to maxInFlight statements, each with every sendable queued update. */
+  /** Sends what may go now: up to maxInFlight statements, each with every sendable queued write. */
   private pump(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
       const round: Pending<R, T>[] = [];
       const waiting: Pending<R, T>[] = [];
       const taken = new Set<string>();
       for (const pending of this.queue) {
-        // Later updates of an operation already in flight, or already in this round, wait their turn.
+        // Later writes of an operation already in flight, or already in this round, wait their turn.
         if (this.busy.has(pending.id) || taken.has(pending.id)) waiting.push(pending);
         else {
           taken.add(pending.id);
@@ -103,7 +103,7 @@ export class WriteBatcher<R extends KeyedWrite = UpdateRequest, T = UpdateResult
       try {
         results = await this.many(round.map((pending) => pending.request));
       } catch {
-        // Fall through: one statement each, so that an update that fails fails alone.
+        // Fall through: one statement each, so that a write that fails fails alone.
       }
       if (results) {
         round.forEach((pending, i) => pending.resolve(results[i]));
